@@ -1,0 +1,108 @@
+//! Server configuration: ZooKeeper's zoo.cfg (plus `dataDir/myid`) or an equivalent TOML file.
+//!
+//! Loading goes through the `config` crate: `zoocfg` is a `config::Format` for zoo.cfg's
+//! `key=value` lines, TOML uses the crate's own format. Both produce the same raw tree, which
+//! `validate` turns into a [`Config`] or a [`ConfigError`] naming the file, the key and the fix.
+
+use crate::ids::{LearnerType, Sid};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod load;
+mod zoocfg;
+
+pub use load::{load, ConfigError};
+
+/// One `server.N=host:quorumPort:electionPort[:role][;[clientHost:]clientPort]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub id: Sid,
+    /// Host name or address; re-resolved on each connection attempt.
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub role: LearnerType,
+    /// The optional client address after `;`.
+    pub client_host: Option<String>,
+    pub client_port: Option<u16>,
+}
+
+impl ServerSpec {
+    pub fn quorum_addr(&self) -> String {
+        format!("{}:{}", self.host, self.quorum_port)
+    }
+
+    pub fn election_addr(&self) -> String {
+        format!("{}:{}", self.host, self.election_port)
+    }
+}
+
+/// Which four-letter words the client port answers (`4lw.commands.whitelist`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whitelist {
+    All,
+    /// Lower-case words; `srvr` is always allowed whatever the list says.
+    Only(Vec<String>),
+}
+
+impl Whitelist {
+    pub fn allows(&self, word: &str) -> bool {
+        match self {
+            Whitelist::All => true,
+            Whitelist::Only(words) => word == "srvr" || words.iter().any(|w| w == word),
+        }
+    }
+}
+
+/// A validated server configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file this came from, for messages.
+    pub source: PathBuf,
+    pub my_id: Sid,
+    pub tick_time: Duration,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub data_dir: PathBuf,
+    /// Defaults to `data_dir`.
+    pub data_log_dir: PathBuf,
+    pub client_port: u16,
+    pub client_port_address: Option<IpAddr>,
+    pub max_client_cnxns: u32,
+    pub min_session_timeout: Duration,
+    pub max_session_timeout: Duration,
+    /// Every server of the ensemble, this one included. Empty means standalone.
+    pub servers: BTreeMap<Sid, ServerSpec>,
+    /// This server's role (`peerType`, or the role on its `server.N` line).
+    pub peer_type: LearnerType,
+    pub whitelist: Whitelist,
+    /// zabd's own: how long a looking server waits for a better vote once a quorum agrees but
+    /// some connected voter has not yet answered (`zabd.finalizeWaitMs`; ZooKeeper: fixed 200).
+    pub finalize_wait: Duration,
+    /// `standaloneEnabled` (default true). When false, a single `server.N` entry still makes an
+    /// ensemble (of one), as in ZooKeeper.
+    pub standalone_enabled: bool,
+}
+
+impl Config {
+    /// True when there is no ensemble: the server serves alone (`Mode: standalone`).
+    pub fn is_standalone(&self) -> bool {
+        match self.servers.len() {
+            0 => true,
+            1 => self.standalone_enabled,
+            _ => false,
+        }
+    }
+
+    pub fn me(&self) -> Option<&ServerSpec> {
+        self.servers.get(&self.my_id)
+    }
+
+    pub fn voters(&self) -> impl Iterator<Item = &ServerSpec> {
+        self.servers
+            .values()
+            .filter(|s| s.role == LearnerType::Participant)
+    }
+}

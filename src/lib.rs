@@ -1,0 +1,14 @@
+//! zabd: a ZooKeeper-style ensemble node.
+//!
+//! Module map (see ../shared/design.md): pure protocol cores (`election`, `zab`) take events
+//! and return actions; the runtime shell (`peer`, `net`, `server`, `storage`) executes them.
+
+pub mod config;
+pub mod ids;
+pub mod net;
+pub mod server;
+
+pub mod election;
+pub mod status;
+pub mod storage;
+pub mod zab;

@@ -1,0 +1,595 @@
+//! The election transport (ZooKeeper's QuorumCnxManager): one TCP connection per pair of
+//! servers on the election port, carrying [`Notification`]s in length-prefixed bincode frames.
+//!
+//! Rules, and why:
+//! - Only a connection dialled by the *higher* sid toward the lower survives, so a pair never
+//!   ends up with two connections or none. A lower sid that finds no connection "pokes" the
+//!   higher one by dialling it; the higher side closes that connection and dials back at once
+//!   (no waiting out its reconnect backoff) — this is how a restarted server is reconnected fast.
+//! - Both sides open with a [`Handshake`] (protocol version, sid, election address, ensemble
+//!   identity). A foreign ensemble, an unknown id or my own id closes that connection, logged.
+//! - Each peer has a send slot holding only the newest notification (a stale vote is worthless);
+//!   when a connection (re)starts with nothing pending, the last notification is sent again.
+//! - Each peer has its own task: one dead or unreachable peer never delays the others.
+//! - Any malformed, truncated or oversized frame closes that one connection.
+
+use super::codec::{self, ELECTION_FRAME_LIMIT};
+use super::{set_nodelay, TcpListener, TcpStream};
+use crate::election::Notification;
+use crate::ids::{LearnerType, Sid};
+use crate::status::{Counters, StatusBoard};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tracing::{debug, info, warn};
+
+/// Bumped when the election wire format changes incompatibly.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The first frame on every election connection, in both directions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handshake {
+    pub protocol: u32,
+    pub sid: Sid,
+    /// The sender's own election address, for logs (addresses may legitimately differ between
+    /// servers' configs behind NAT or a proxy, so they are not part of the identity).
+    pub election_addr: String,
+    /// See [`ensemble_id`].
+    pub ensemble: u64,
+}
+
+/// Messages after the handshake. An enum so the port can grow without a new protocol version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionMessage {
+    Notification(Notification),
+}
+
+/// What the transport tells the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElectionEvent {
+    Connected(Sid),
+    Disconnected(Sid),
+    Notification(Sid, Notification),
+}
+
+/// An identity for the ensemble derived from its members' ids and roles only (FNV-1a, stable
+/// across builds and machines), so that a server of another ensemble is refused.
+pub fn ensemble_id<'a>(members: impl IntoIterator<Item = (&'a Sid, &'a LearnerType)>) -> u64 {
+    let mut sorted: Vec<(u64, u8)> = members
+        .into_iter()
+        .map(|(sid, role)| (sid.0, matches!(role, LearnerType::Observer) as u8))
+        .collect();
+    sorted.sort_unstable();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (sid, role) in sorted {
+        for byte in sid.to_be_bytes().into_iter().chain([role]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// Why a handshake was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HandshakeError {
+    #[error("protocol version {0}, this server speaks {PROTOCOL_VERSION}")]
+    Protocol(u32),
+    #[error("server id {0} is my own id (two servers configured with one id?)")]
+    OwnId(Sid),
+    #[error("server id {0} is not in this ensemble's server list")]
+    UnknownId(Sid),
+    #[error("server {0} belongs to another ensemble (its identity {1:#x}, mine {2:#x})")]
+    ForeignEnsemble(Sid, u64, u64),
+    #[error("expected server {expected}, but server {got} answered")]
+    WrongPeer { expected: Sid, got: Sid },
+}
+
+/// Static facts one transport needs.
+#[derive(Debug, Clone)]
+pub struct ElectionSetup {
+    pub me: Sid,
+    pub my_addr: String,
+    pub ensemble: u64,
+    /// Every other server: its election address.
+    pub peers: BTreeMap<Sid, String>,
+}
+
+impl ElectionSetup {
+    fn my_handshake(&self) -> Handshake {
+        Handshake {
+            protocol: PROTOCOL_VERSION,
+            sid: self.me,
+            election_addr: self.my_addr.clone(),
+            ensemble: self.ensemble,
+        }
+    }
+
+    /// Check a peer's handshake; `expected` is the sid we dialled, if we dialled.
+    pub fn check(&self, hs: &Handshake, expected: Option<Sid>) -> Result<(), HandshakeError> {
+        if hs.protocol != PROTOCOL_VERSION {
+            return Err(HandshakeError::Protocol(hs.protocol));
+        }
+        if hs.sid == self.me {
+            return Err(HandshakeError::OwnId(hs.sid));
+        }
+        if !self.peers.contains_key(&hs.sid) {
+            return Err(HandshakeError::UnknownId(hs.sid));
+        }
+        if hs.ensemble != self.ensemble {
+            return Err(HandshakeError::ForeignEnsemble(
+                hs.sid,
+                hs.ensemble,
+                self.ensemble,
+            ));
+        }
+        if let Some(expected) = expected {
+            if expected != hs.sid {
+                return Err(HandshakeError::WrongPeer {
+                    expected,
+                    got: hs.sid,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+
+/// The newest notification for one peer, plus the last one sent (re-sent on reconnect).
+#[derive(Debug, Default)]
+struct SendSlot {
+    state: Mutex<SlotState>,
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    pending: Option<Notification>,
+    last_sent: Option<Notification>,
+}
+
+impl SendSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Replace whatever is pending; returns true when an unsent notification was dropped.
+    fn put(&self, n: Notification) -> bool {
+        let dropped = self.lock().pending.replace(n).is_some();
+        self.ready.notify_one();
+        dropped
+    }
+
+    fn take(&self) -> Option<Notification> {
+        let mut state = self.lock();
+        let n = state.pending.take();
+        if n.is_some() {
+            state.last_sent = n;
+        }
+        n
+    }
+
+    /// On a fresh connection: what is pending, else the last notification sent.
+    fn take_or_last(&self) -> Option<Notification> {
+        let mut state = self.lock();
+        match state.pending.take() {
+            Some(n) => {
+                state.last_sent = Some(n);
+                Some(n)
+            }
+            None => state.last_sent,
+        }
+    }
+}
+
+struct Link {
+    slot: Arc<SendSlot>,
+    /// Accepted connections from a higher sid, and pokes ("dial now") for a lower one.
+    handoff: mpsc::Sender<Handoff>,
+}
+
+enum Handoff {
+    Accepted(Conn),
+    DialNow,
+}
+
+/// The running transport. Dropping it stops every task.
+pub struct ElectionNet {
+    links: BTreeMap<Sid, Link>,
+    board: Arc<StatusBoard>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for ElectionNet {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl ElectionNet {
+    /// Start the acceptor and one task per peer. Events arrive on `events`.
+    pub fn start(
+        setup: ElectionSetup,
+        listener: TcpListener,
+        events: mpsc::Sender<ElectionEvent>,
+        board: Arc<StatusBoard>,
+    ) -> ElectionNet {
+        let setup = Arc::new(setup);
+        let mut links = BTreeMap::new();
+        let mut tasks = Vec::new();
+        let mut handoffs = BTreeMap::new();
+        for (&peer, addr) in &setup.peers {
+            let slot = Arc::new(SendSlot::default());
+            let (tx, rx) = mpsc::channel(4);
+            handoffs.insert(peer, tx.clone());
+            links.insert(
+                peer,
+                Link {
+                    slot: slot.clone(),
+                    handoff: tx,
+                },
+            );
+            let task = PeerTask {
+                setup: setup.clone(),
+                peer,
+                addr: addr.clone(),
+                slot,
+                handoff: rx,
+                events: events.clone(),
+                board: board.clone(),
+            };
+            tasks.push(tokio::spawn(task.run()));
+        }
+        tasks.push(tokio::spawn(accept_loop(setup, listener, handoffs)));
+        ElectionNet {
+            links,
+            board,
+            tasks,
+        }
+    }
+
+    /// Queue `n` for `to`, replacing anything still unsent.
+    pub fn send(&self, to: Sid, n: Notification) {
+        if let Some(link) = self.links.get(&to) {
+            if link.slot.put(n) {
+                Counters::add(&self.board.counters.notifications_dropped, 1);
+            }
+        }
+    }
+
+    /// Ask the link to `peer` to (re)connect now rather than after its backoff.
+    pub fn reconnect(&self, peer: Sid) {
+        if let Some(link) = self.links.get(&peer) {
+            let _ = link.handoff.try_send(Handoff::DialNow);
+        }
+    }
+}
+
+async fn accept_loop(
+    setup: Arc<ElectionSetup>,
+    listener: TcpListener,
+    handoffs: BTreeMap<Sid, mpsc::Sender<Handoff>>,
+) {
+    let handoffs = Arc::new(handoffs);
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(err) => {
+                warn!(%err, "election port: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        set_nodelay(&stream);
+        let setup = setup.clone();
+        let handoffs = handoffs.clone();
+        tokio::spawn(async move {
+            let mut conn = codec::framed(stream, ELECTION_FRAME_LIMIT);
+            let hs = match read_handshake(&mut conn).await {
+                Ok(hs) => hs,
+                Err(reason) => {
+                    warn!(peer_addr = %from, %reason, "election port: connection refused");
+                    return;
+                }
+            };
+            if let Err(reason) = setup.check(&hs, None) {
+                warn!(peer_addr = %from, %reason, "election port: connection refused");
+                return;
+            }
+            let Some(handoff) = handoffs.get(&hs.sid) else {
+                return;
+            };
+            if hs.sid < setup.me {
+                // Only the higher sid's connection survives: close this one, dial back now.
+                debug!(peer = %hs.sid, "lower id dialled in; dialling back");
+                let _ = handoff.try_send(Handoff::DialNow);
+                return;
+            }
+            match encode_frame(&setup.my_handshake()) {
+                Ok(frame) => {
+                    if conn.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    warn!(%err, "cannot encode handshake");
+                    return;
+                }
+            }
+            let _ = handoff.send(Handoff::Accepted(conn)).await;
+        });
+    }
+}
+
+fn encode_frame<T: Serialize>(msg: &T) -> Result<bytes::Bytes, codec::CodecError> {
+    codec::encode::<_, ELECTION_FRAME_LIMIT>(msg)
+}
+
+async fn read_handshake(conn: &mut Conn) -> Result<Handshake, String> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.next()).await {
+        Err(_) => Err("no handshake within 5 s".into()),
+        Ok(None) => Err("closed before the handshake".into()),
+        Ok(Some(Err(err))) => Err(format!("bad frame: {err}")),
+        Ok(Some(Ok(frame))) => codec::decode::<Handshake, ELECTION_FRAME_LIMIT>(&frame)
+            .map_err(|err| format!("bad handshake: {err}")),
+    }
+}
+
+struct PeerTask {
+    setup: Arc<ElectionSetup>,
+    peer: Sid,
+    addr: String,
+    slot: Arc<SendSlot>,
+    handoff: mpsc::Receiver<Handoff>,
+    events: mpsc::Sender<ElectionEvent>,
+    board: Arc<StatusBoard>,
+}
+
+impl PeerTask {
+    /// I dial peers with a lower id; peers with a higher id dial me (I only poke them).
+    fn i_dial(&self) -> bool {
+        self.peer < self.setup.me
+    }
+
+    async fn run(mut self) {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let conn = if self.i_dial() {
+                self.dial().await
+            } else {
+                // Poke the higher peer so it dials me; then wait for its connection.
+                self.poke().await;
+                None
+            };
+            let conn = match conn {
+                Some(conn) => Some(conn),
+                None => self.wait_for_handoff(backoff).await,
+            };
+            match conn {
+                Some(conn) => {
+                    backoff = FIRST_BACKOFF;
+                    self.serve(conn).await;
+                }
+                None => backoff = (backoff * 2).min(MAX_BACKOFF),
+            }
+        }
+    }
+
+    /// Wait up to `backoff` for an accepted connection or a "dial now"; None means retry.
+    async fn wait_for_handoff(&mut self, backoff: Duration) -> Option<Conn> {
+        let deadline = tokio::time::sleep(backoff);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return None,
+                h = self.handoff.recv() => match h {
+                    Some(Handoff::Accepted(conn)) => return Some(conn),
+                    Some(Handoff::DialNow) if self.i_dial() => return self.dial().await,
+                    Some(Handoff::DialNow) => continue,
+                    None => return None,
+                },
+            }
+        }
+    }
+
+    async fn connect(&self) -> Option<Conn> {
+        let stream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr.as_str()))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(err)) => {
+                    debug!(peer = %self.peer, addr = %self.addr, %err, "election connect failed");
+                    return None;
+                }
+                Err(_) => {
+                    debug!(peer = %self.peer, addr = %self.addr, "election connect timed out");
+                    return None;
+                }
+            };
+        set_nodelay(&stream);
+        let mut conn = codec::framed(stream, ELECTION_FRAME_LIMIT);
+        let frame = encode_frame(&self.setup.my_handshake()).ok()?;
+        conn.send(frame).await.ok()?;
+        Some(conn)
+    }
+
+    async fn dial(&self) -> Option<Conn> {
+        let mut conn = self.connect().await?;
+        let hs = match read_handshake(&mut conn).await {
+            Ok(hs) => hs,
+            Err(reason) => {
+                debug!(peer = %self.peer, %reason, "election handshake failed");
+                return None;
+            }
+        };
+        if let Err(reason) = self.setup.check(&hs, Some(self.peer)) {
+            warn!(peer = %self.peer, addr = %self.addr, %reason, "election connection refused");
+            return None;
+        }
+        Some(conn)
+    }
+
+    /// Dial a higher peer just to make it dial back; the peer closes this connection itself.
+    async fn poke(&self) {
+        if let Some(mut conn) = self.connect().await {
+            // Wait briefly for the close so that the poke is seen before we drop it.
+            let _ = tokio::time::timeout(Duration::from_millis(200), conn.next()).await;
+        }
+    }
+
+    /// Run one established connection until it fails or is replaced.
+    async fn serve(&mut self, conn: Conn) {
+        info!(peer = %self.peer, "election connection up");
+        let _ = self.events.send(ElectionEvent::Connected(self.peer)).await;
+        let (mut sink, mut stream) = conn.split();
+        let mut first = self.slot.take_or_last();
+        let mut replaced = None;
+        let reason: String = loop {
+            if let Some(n) = first.take().or_else(|| self.slot.take()) {
+                let frame = match encode_frame(&ElectionMessage::Notification(n)) {
+                    Ok(f) => f,
+                    Err(err) => break format!("cannot encode: {err}"),
+                };
+                if let Err(err) = sink.send(frame).await {
+                    break format!("send failed: {err}");
+                }
+                Counters::add(&self.board.counters.notifications_sent, 1);
+                continue;
+            }
+            tokio::select! {
+                _ = self.slot.ready.notified() => {}
+                frame = stream.next() => match frame {
+                    None => break "closed by peer".into(),
+                    Some(Err(err)) => break format!("bad frame: {err}"),
+                    Some(Ok(frame)) => {
+                        match codec::decode::<ElectionMessage, ELECTION_FRAME_LIMIT>(&frame) {
+                            Ok(ElectionMessage::Notification(n)) => {
+                                Counters::add(&self.board.counters.notifications_received, 1);
+                                let _ = self.events.send(ElectionEvent::Notification(self.peer, n)).await;
+                            }
+                            Err(err) => break format!("malformed message: {err}"),
+                        }
+                    }
+                },
+                h = self.handoff.recv() => match h {
+                    // The peer restarted and dialled again: the new connection wins.
+                    Some(Handoff::Accepted(conn)) => { replaced = Some(conn); break "replaced by a new connection".into() }
+                    Some(Handoff::DialNow) | None => {}
+                },
+            }
+        };
+        info!(peer = %self.peer, %reason, "election connection down");
+        let _ = self
+            .events
+            .send(ElectionEvent::Disconnected(self.peer))
+            .await;
+        if let Some(conn) = replaced {
+            Box::pin(self.serve(conn)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(me: u64) -> ElectionSetup {
+        ElectionSetup {
+            me: Sid(me),
+            my_addr: format!("127.0.0.1:{}", 3000 + me),
+            ensemble: 42,
+            peers: [1, 2, 3]
+                .into_iter()
+                .filter(|s| *s != me)
+                .map(|s| (Sid(s), format!("127.0.0.1:{}", 3000 + s)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn handshake_checks() {
+        let s = setup(1);
+        let mut hs = setup(2).my_handshake();
+        assert_eq!(s.check(&hs, None), Ok(()));
+        assert_eq!(
+            s.check(&hs, Some(Sid(3))),
+            Err(HandshakeError::WrongPeer {
+                expected: Sid(3),
+                got: Sid(2)
+            })
+        );
+        hs.ensemble = 7;
+        assert!(matches!(
+            s.check(&hs, None),
+            Err(HandshakeError::ForeignEnsemble(..))
+        ));
+        let own = setup(1).my_handshake();
+        assert_eq!(s.check(&own, None), Err(HandshakeError::OwnId(Sid(1))));
+        let mut stranger = setup(2).my_handshake();
+        stranger.sid = Sid(9);
+        assert_eq!(
+            s.check(&stranger, None),
+            Err(HandshakeError::UnknownId(Sid(9)))
+        );
+        let mut old = setup(2).my_handshake();
+        old.protocol = 0;
+        assert_eq!(s.check(&old, None), Err(HandshakeError::Protocol(0)));
+    }
+
+    #[test]
+    fn ensemble_identity_depends_on_ids_and_roles_only() {
+        let a = [
+            (Sid(1), LearnerType::Participant),
+            (Sid(2), LearnerType::Participant),
+        ];
+        let b = [
+            (Sid(2), LearnerType::Participant),
+            (Sid(1), LearnerType::Participant),
+        ];
+        let c = [
+            (Sid(1), LearnerType::Participant),
+            (Sid(2), LearnerType::Observer),
+        ];
+        let id = |m: &[(Sid, LearnerType)]| ensemble_id(m.iter().map(|(s, r)| (s, r)));
+        assert_eq!(id(&a), id(&b));
+        assert_ne!(id(&a), id(&c));
+    }
+
+    #[test]
+    fn the_send_slot_keeps_only_the_newest_and_resends_the_last() {
+        let slot = SendSlot::default();
+        let n = |r| Notification {
+            vote: crate::election::Vote {
+                epoch: crate::ids::Epoch(0),
+                zxid: crate::ids::Zxid(0),
+                leader: Sid(1),
+            },
+            round: r,
+            state: crate::ids::ServerState::Looking,
+        };
+        assert!(!slot.put(n(1)));
+        assert!(slot.put(n(2)), "the unsent round-1 notification is dropped");
+        assert_eq!(slot.take().map(|n| n.round), Some(2));
+        assert_eq!(slot.take(), None);
+        // A new connection with nothing pending re-sends the last one.
+        assert_eq!(slot.take_or_last().map(|n| n.round), Some(2));
+    }
+}

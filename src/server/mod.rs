@@ -1,0 +1,252 @@
+//! The client port. Today it answers ZooKeeper's four-letter words; later the client protocol
+//! takes the connections whose first bytes are not a word (see [`not_a_word`]).
+//!
+//! Per connection: read the first 4 bytes (within [`FIRST_BYTES_TIMEOUT`]); a known word gets
+//! its reply ([`fourlw`]), then the server half-closes, drains what the client still sends (so
+//! that closing never resets the connection under an unread reply) and closes. Anything else
+//! closes the connection; the server is unharmed whatever arrives.
+
+pub mod fourlw;
+
+mod conns;
+mod sysinfo;
+
+use crate::config::Config;
+use crate::net::{TcpListener, TcpStream};
+use crate::status::{Counters, StatusBoard};
+use conns::{ConnGuard, ConnTable};
+use fourlw::{Context, Disposition, Effect, Facts, Needs, Word};
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinSet;
+use tokio::time::{timeout, timeout_at, Instant};
+use tracing::{debug, warn, Instrument};
+
+/// How long a new connection may take to send its first four bytes (and `stmk` its mask).
+pub const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long writing a reply may take.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a reply, how long (and how much) to read what the client still sends before closing.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_MAX_BYTES: usize = 64 * 1024;
+/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What every connection task shares.
+struct Shared {
+    board: Arc<StatusBoard>,
+    config: Arc<Config>,
+    table: Arc<ConnTable>,
+    /// The port actually bound (`clientPort` of `conf`).
+    client_port: u16,
+}
+
+/// Serve the client port on `listener` until this future is dropped (or its task aborted),
+/// which also ends every connection it has open.
+pub async fn serve(listener: TcpListener, board: Arc<StatusBoard>, config: Arc<Config>) {
+    let client_port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(config.client_port);
+    let span = tracing::info_span!("client_port", sid = %config.my_id, port = client_port);
+    let shared = Arc::new(Shared {
+        board,
+        config,
+        table: Arc::new(ConnTable::default()),
+        client_port,
+    });
+    accept_loop(listener, shared).instrument(span).await
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    // Owning the connection tasks here means dropping `serve` aborts them too.
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    let conn = shared.table.register(
+                        &shared.board,
+                        remote,
+                        SystemTime::now() + FIRST_BYTES_TIMEOUT,
+                    );
+                    let span = tracing::debug_span!("client", %remote);
+                    tasks.spawn(handle(stream, conn, Arc::clone(&shared)).instrument(span));
+                }
+                Err(err) => {
+                    warn!(%err, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(err) = done {
+                    if err.is_panic() {
+                        warn!(%err, "a client connection task panicked");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum ReadFailure {
+    TimedOut,
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadFailure::TimedOut => write!(f, "timed out"),
+            ReadFailure::Io(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                write!(f, "closed early")
+            }
+            ReadFailure::Io(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+async fn read_exact_by(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Result<(), ReadFailure> {
+    match timeout_at(deadline, stream.read_exact(buf)).await {
+        Err(_) => Err(ReadFailure::TimedOut),
+        Ok(Err(err)) => Err(ReadFailure::Io(err)),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+/// One connection, from accept to close. `conn` drops (and uncounts it) on every return path.
+async fn handle(mut stream: TcpStream, conn: ConnGuard, shared: Arc<Shared>) {
+    let deadline = Instant::now() + FIRST_BYTES_TIMEOUT;
+    let mut head = [0u8; 4];
+    if let Err(why) = read_exact_by(&mut stream, &mut head, deadline).await {
+        debug!(%why, "no first four bytes; closing");
+        return;
+    }
+    Counters::add(&shared.board.counters.bytes_received, head.len() as u64);
+    match Word::parse(&head) {
+        Some(word) => answer_word(stream, word, deadline, &conn, &shared).await,
+        None => not_a_word(stream, head).await,
+    }
+}
+
+/// The first bytes are no four-letter word: a client session would start here. Until the
+/// client protocol exists, close.
+async fn not_a_word(stream: TcpStream, head: [u8; 4]) {
+    debug!(first_bytes = ?head, "not a four-letter word; closing (no client protocol yet)");
+    drop(stream);
+}
+
+async fn answer_word(
+    mut stream: TcpStream,
+    word: Word,
+    deadline: Instant,
+    conn: &ConnGuard,
+    shared: &Shared,
+) {
+    let board = &shared.board;
+    Counters::add(&board.counters.packets_received, 1);
+    conn.update(|c| {
+        c.recved += 1;
+        c.interest = 0;
+    });
+    let status = board.snapshot();
+    let disposition = fourlw::disposition(word, &shared.config.whitelist, status.serving);
+
+    let mut stmk_mask = None;
+    if word.argument_len() > 0 && disposition != Disposition::Refused {
+        let mut arg = [0u8; 8];
+        if let Err(why) = read_exact_by(&mut stream, &mut arg, deadline).await {
+            debug!(%why, word = word.as_str(), "no argument; closing");
+            return;
+        }
+        Counters::add(&board.counters.bytes_received, arg.len() as u64);
+        stmk_mask = Some(i64::from_be_bytes(arg));
+    }
+
+    let needs = fourlw::needs(word, disposition);
+    let facts = if needs == Needs::default() {
+        Facts::default()
+    } else {
+        let config = Arc::clone(&shared.config);
+        tokio::task::spawn_blocking(move || sysinfo::collect(needs, &config))
+            .await
+            .unwrap_or_default()
+    };
+    let connections = shared.table.snapshot();
+    let ctx = Context {
+        config: &shared.config,
+        status: &status,
+        counters: &board.counters,
+        started: board.started,
+        now: std::time::Instant::now(),
+        trace_mask: board.trace_mask(),
+        client_port: shared.client_port,
+        connections: &connections,
+        facts: &facts,
+    };
+    let reply = fourlw::answer(word, stmk_mask, &ctx);
+    match reply.effect {
+        None => {}
+        Some(Effect::ResetServerStats) => {
+            board.counters.reset_server_stats();
+            board.update(|s| s.proposals.sizes = None);
+        }
+        Some(Effect::ResetConnectionStats) => shared.table.reset_stats(),
+        Some(Effect::SetTraceMask(mask)) => board.set_trace_mask(mask),
+    }
+    debug!(word = word.as_str(), ?disposition, "four-letter word");
+
+    let written = timeout(REPLY_TIMEOUT, async {
+        stream.write_all(&reply.bytes).await?;
+        stream.flush().await?;
+        stream.shutdown().await
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {
+            Counters::add(&board.counters.packets_sent, 1);
+            conn.update(|c| c.sent += 1);
+        }
+        Ok(Err(err)) => {
+            debug!(%err, "writing the reply failed");
+            return;
+        }
+        Err(_) => {
+            debug!("writing the reply timed out");
+            return;
+        }
+    }
+    linger(&mut stream).await;
+}
+
+/// Read and discard what the client still sends, until it closes (bounded in time and bytes):
+/// closing a socket with unread input sends a reset, which can destroy the reply in flight
+/// (`echo srvr | nc` sends a newline after the word).
+async fn linger(stream: &mut TcpStream) {
+    let mut buf = [0u8; 512];
+    let mut total = 0usize;
+    let _ = timeout(LINGER, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    total += n;
+                    if total >= LINGER_MAX_BYTES {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+}
+
+#[cfg(all(test, not(feature = "sim")))]
+mod tests;

@@ -1,0 +1,297 @@
+//! The node's externally visible status: what the four-letter words (and later the admin
+//! server) report. The peer loop writes it at each state change; the client port reads it.
+//!
+//! One small mutex-protected struct plus atomic counters: reads are rare (an operator's `srvr`),
+//! writes happen at state changes, so contention is irrelevant and consistency is simple.
+
+use crate::ids::{Epoch, Sid, Zxid};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The role a server *serves* in. A server claims a role only once it serves (see
+/// reference section 6): a leader after a quorum acknowledged NEWLEADER, a learner after
+/// UPTODATE. Everything before that is [`Serving::NotServing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    NotServing,
+    Leader,
+    Follower,
+    Observer,
+    Standalone,
+}
+
+impl Serving {
+    /// The `Mode:` word of `srvr`/`stat` and `zk_server_state` of `mntr`.
+    pub fn mode_str(self) -> Option<&'static str> {
+        match self {
+            Serving::NotServing => None,
+            Serving::Leader => Some("leader"),
+            Serving::Follower => Some("follower"),
+            Serving::Observer => Some("observer"),
+            Serving::Standalone => Some("standalone"),
+        }
+    }
+}
+
+/// The ZAB phase a peer is in (`zk_peer_state` is "<state> - <phase>").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZabPhase {
+    Election,
+    Discovery,
+    Synchronization,
+    Broadcast,
+}
+
+impl ZabPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZabPhase::Election => "election",
+            ZabPhase::Discovery => "discovery",
+            ZabPhase::Synchronization => "synchronization",
+            ZabPhase::Broadcast => "broadcast",
+        }
+    }
+}
+
+/// A leader's view of its learners, for `mntr`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LearnerCounts {
+    /// Learners with an open quorum connection (followers and observers).
+    pub learners: u64,
+    /// Voting followers heard from within syncLimit, not counting the leader itself.
+    pub synced_followers: u64,
+    pub synced_observers: u64,
+    /// Learners connected but not yet through synchronisation.
+    pub pending_syncs: u64,
+}
+
+/// Sizes in bytes of the serialized proposals a leader made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposalSizes {
+    pub last: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// A leader's proposal statistics. `srst` clears `sizes` (as ZooKeeper's BufferStats reset),
+/// never `count`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProposalStats {
+    /// Proposals made since this process started.
+    pub count: u64,
+    /// `None` until the first proposal (printed `-1/-1/-1` like ZooKeeper).
+    pub sizes: Option<ProposalSizes>,
+}
+
+impl ProposalStats {
+    /// Account for one proposal of `size` bytes.
+    pub fn record(&mut self, size: u64) {
+        self.count += 1;
+        self.sizes = Some(match self.sizes {
+            None => ProposalSizes {
+                last: size,
+                min: size,
+                max: size,
+            },
+            Some(s) => ProposalSizes {
+                last: size,
+                min: s.min.min(size),
+                max: s.max.max(size),
+            },
+        });
+    }
+}
+
+/// Everything about the node that changes at state transitions.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub serving: Serving,
+    /// "looking", "following", "leading", "observing" (`zk_peer_state`'s first half).
+    pub peer_state: &'static str,
+    pub phase: ZabPhase,
+    /// The leader this server follows or is, once known.
+    pub leader: Option<Sid>,
+    pub current_epoch: Epoch,
+    pub accepted_epoch: Epoch,
+    /// Last zxid applied to the data tree, or `epoch << 32` if none in this epoch.
+    pub zxid: Zxid,
+    /// When this server started leading (for `zk_leader_uptime`), if it leads.
+    pub leading_since: Option<Instant>,
+    pub learners: LearnerCounts,
+    /// The znode count and approximate data size of the data tree.
+    pub node_count: u64,
+    pub approximate_data_size: u64,
+    /// Proposals this server made as leader (`zk_proposal_count`, `Proposal sizes` of `srvr`).
+    pub proposals: ProposalStats,
+}
+
+impl NodeStatus {
+    pub fn new(zxid: Zxid, current_epoch: Epoch, accepted_epoch: Epoch) -> NodeStatus {
+        NodeStatus {
+            serving: Serving::NotServing,
+            peer_state: "looking",
+            phase: ZabPhase::Election,
+            leader: None,
+            current_epoch,
+            accepted_epoch,
+            zxid,
+            leading_since: None,
+            learners: LearnerCounts::default(),
+            node_count: 0,
+            approximate_data_size: 0,
+            proposals: ProposalStats::default(),
+        }
+    }
+}
+
+/// Counters that only grow (until `srst`/`crst` reset the resettable ones).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Client-port packets received and sent (four-letter words count as one each).
+    pub packets_received: AtomicU64,
+    pub packets_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+    /// Open client-port connections right now.
+    pub alive_connections: AtomicU64,
+    /// Elections this server has started (`zk_looking_count`-like).
+    pub elections_started: AtomicU64,
+    pub elections_won: AtomicU64,
+    pub notifications_sent: AtomicU64,
+    pub notifications_received: AtomicU64,
+    pub notifications_dropped: AtomicU64,
+    /// Client request latency (`Latency min/avg/max`); resettable.
+    pub request_latency: LatencyStats,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// `srst`: reset what ZooKeeper's ServerStats.reset resets (latency and packet counts).
+    pub fn reset_server_stats(&self) {
+        self.request_latency.reset();
+        self.packets_received.store(0, Ordering::Relaxed);
+        self.packets_sent.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Min/avg/max of client request latencies in milliseconds, lock-free.
+#[derive(Debug)]
+pub struct LatencyStats {
+    count: AtomicU64,
+    total_ms: AtomicU64,
+    /// `u64::MAX` while nothing was recorded.
+    min_ms: AtomicU64,
+    max_ms: AtomicU64,
+}
+
+/// A consistent-enough copy of [`LatencyStats`] (ZooKeeper's are not exact either).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    /// 0 when nothing was recorded, as ZooKeeper prints it.
+    pub min_ms: u64,
+    /// total / count, 0.0 when nothing was recorded.
+    pub avg_ms: f64,
+    pub max_ms: u64,
+}
+
+impl Default for LatencyStats {
+    fn default() -> Self {
+        LatencyStats {
+            count: AtomicU64::new(0),
+            total_ms: AtomicU64::new(0),
+            min_ms: AtomicU64::new(u64::MAX),
+            max_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LatencyStats {
+    /// Account for one client request that took `ms` milliseconds.
+    pub fn record(&self, ms: u64) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.total_ms.fetch_add(ms, Ordering::Relaxed);
+        self.min_ms.fetch_min(ms, Ordering::Relaxed);
+        self.max_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    pub fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
+        self.total_ms.store(0, Ordering::Relaxed);
+        self.min_ms.store(u64::MAX, Ordering::Relaxed);
+        self.max_ms.store(0, Ordering::Relaxed);
+    }
+
+    pub fn summary(&self) -> LatencySummary {
+        let count = self.count.load(Ordering::Relaxed);
+        if count == 0 {
+            return LatencySummary::default();
+        }
+        let total = self.total_ms.load(Ordering::Relaxed);
+        let min = self.min_ms.load(Ordering::Relaxed);
+        LatencySummary {
+            count,
+            min_ms: if min == u64::MAX { 0 } else { min },
+            avg_ms: total as f64 / count as f64,
+            max_ms: self.max_ms.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// ZooKeeper's default text trace mask (ZooTrace: client request | server packet | session |
+/// warning = 2 | 16 | 32 | 256), what `gtmk` answers until `stmk` changes it.
+pub const DEFAULT_TRACE_MASK: i64 = 306;
+
+/// Shared between the peer loop (writer) and the client port (reader).
+#[derive(Debug)]
+pub struct StatusBoard {
+    pub started: Instant,
+    pub counters: Counters,
+    /// The `gtmk`/`stmk` trace mask (an i64 stored as its bits). zabd logs through `tracing`;
+    /// the mask is kept for the four-letter words only.
+    trace_mask: AtomicU64,
+    status: Mutex<NodeStatus>,
+}
+
+impl StatusBoard {
+    pub fn new(initial: NodeStatus) -> StatusBoard {
+        StatusBoard {
+            started: Instant::now(),
+            counters: Counters::default(),
+            trace_mask: AtomicU64::new(DEFAULT_TRACE_MASK as u64),
+            status: Mutex::new(initial),
+        }
+    }
+
+    pub fn trace_mask(&self) -> i64 {
+        self.trace_mask.load(Ordering::Relaxed) as i64
+    }
+
+    pub fn set_trace_mask(&self, mask: i64) {
+        self.trace_mask.store(mask as u64, Ordering::Relaxed);
+    }
+
+    /// A copy of the current status.
+    pub fn snapshot(&self) -> NodeStatus {
+        match self.status.lock() {
+            Ok(guard) => guard.clone(),
+            // A writer panicked mid-update; the data is still the best we have.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Change the status under the lock.
+    pub fn update(&self, f: impl FnOnce(&mut NodeStatus)) {
+        match self.status.lock() {
+            Ok(mut guard) => f(&mut guard),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+}

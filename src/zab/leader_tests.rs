@@ -1,0 +1,244 @@
+//! Discovery, the ACKEPOCH -1 rule, synchronisation and heartbeat rules of the leader core.
+
+use super::*;
+
+const ENSEMBLE: u64 = 9;
+
+fn setup(voters: &[u64], observers: &[u64], accepted: u32, current: u32) -> LeaderSetup {
+    let mut roles = BTreeMap::new();
+    for v in voters {
+        roles.insert(Sid(*v), LearnerType::Participant);
+    }
+    for o in observers {
+        roles.insert(Sid(*o), LearnerType::Observer);
+    }
+    LeaderSetup {
+        me: Sid(voters[voters.len() - 1]),
+        voters: Voters::new(voters.iter().map(|v| Sid(*v))),
+        roles,
+        accepted_epoch: Epoch(accepted),
+        current_epoch: Epoch(current),
+        last_zxid: Zxid(0),
+        init_limit_half_ticks: 20,
+        sync_limit_half_ticks: 10,
+    }
+}
+
+fn info(sid: u64, role: LearnerType, accepted: u32) -> QuorumMessage {
+    QuorumMessage::LearnerInfo {
+        protocol: 1,
+        ensemble: ENSEMBLE,
+        sid: Sid(sid),
+        role,
+        accepted_epoch: Epoch(accepted),
+    }
+}
+
+fn ack_epoch(current: u32, already_promised: bool) -> QuorumMessage {
+    QuorumMessage::AckEpoch {
+        current_epoch: Epoch(current),
+        already_promised,
+        last_zxid: Zxid(0),
+    }
+}
+
+fn ack(epoch: u32) -> QuorumMessage {
+    QuorumMessage::Ack {
+        zxid: Zxid::epoch_start(Epoch(epoch)),
+    }
+}
+
+fn sent(actions: &[LeaderAction], to: u64) -> Vec<QuorumMessage> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            LeaderAction::Send { to: t, msg } if *t == Sid(to) => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn is_serving(actions: &[LeaderAction]) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, LeaderAction::Serving { .. }))
+}
+
+fn steps_down(actions: &[LeaderAction]) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, LeaderAction::StepDown { .. }))
+}
+
+/// Drive a 3-voter leader (3) with follower 1 to serving.
+fn serving_leader() -> LeaderCore {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3], &[4], 0, 0));
+    assert!(l.start().is_empty());
+    l.on_message(Sid(1), info(1, LearnerType::Participant, 0));
+    l.on_message(Sid(1), ack_epoch(0, false));
+    let out = l.on_message(Sid(1), ack(1));
+    assert!(is_serving(&out));
+    l
+}
+
+#[test]
+fn the_new_epoch_is_max_accepted_plus_one_and_persisted_before_it_is_sent() {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3], &[], 4, 4));
+    assert!(l.start().is_empty(), "alone, the leader is no quorum");
+    let out = l.on_message(Sid(1), info(1, LearnerType::Participant, 6));
+    assert_eq!(out[0], LeaderAction::PersistAcceptedEpoch(Epoch(7)));
+    assert_eq!(
+        sent(&out, 1),
+        vec![QuorumMessage::LeaderInfo { epoch: Epoch(7) }]
+    );
+    assert_eq!(l.epoch(), Some(Epoch(7)));
+}
+
+#[test]
+fn an_observer_does_not_help_decide_the_epoch() {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3], &[4], 0, 0));
+    let out = l.on_message(Sid(4), info(4, LearnerType::Observer, 0));
+    assert!(out.is_empty(), "leader + observer is no quorum: {out:?}");
+    assert_eq!(l.phase(), LeaderPhase::Discovery);
+    // A voter arrives: now the epoch is decided and both learners are told.
+    let out = l.on_message(Sid(1), info(1, LearnerType::Participant, 0));
+    assert_eq!(sent(&out, 4).len(), 1);
+    assert_eq!(sent(&out, 1).len(), 1);
+}
+
+#[test]
+fn an_ackepoch_from_a_learner_that_already_promised_the_epoch_is_never_counted() {
+    // Without this rule, learner 1 (which promised epoch 1 to another would-be leader) could
+    // back two leaders of epoch 1.
+    let mut l = LeaderCore::new(setup(&[1, 2, 3, 4, 5], &[], 0, 0));
+    l.on_message(Sid(1), info(1, LearnerType::Participant, 0));
+    let out = l.on_message(Sid(2), info(2, LearnerType::Participant, 0));
+    assert!(sent(&out, 1).contains(&QuorumMessage::LeaderInfo { epoch: Epoch(1) }));
+    // 1 and 2 both answer "already promised": me + nobody counted.
+    let out = l.on_message(Sid(1), ack_epoch(0, true));
+    assert!(!out.contains(&LeaderAction::PersistCurrentEpoch(Epoch(1))));
+    let out = l.on_message(Sid(2), ack_epoch(0, true));
+    assert!(!out.contains(&LeaderAction::PersistCurrentEpoch(Epoch(1))));
+    assert_eq!(l.phase(), LeaderPhase::AwaitAckEpoch);
+    // Two genuine promises (3 and 4) make the quorum: me + 3 + 4.
+    l.on_message(Sid(3), info(3, LearnerType::Participant, 0));
+    l.on_message(Sid(3), ack_epoch(0, false));
+    assert_eq!(l.phase(), LeaderPhase::AwaitAckEpoch);
+    l.on_message(Sid(4), info(4, LearnerType::Participant, 0));
+    let out = l.on_message(Sid(4), ack_epoch(0, false));
+    assert_eq!(out[0], LeaderAction::PersistCurrentEpoch(Epoch(1)));
+    // Everyone who answered, counted or not, is synced (NEWLEADER).
+    for sid in [1, 2, 3, 4] {
+        assert!(
+            sent(&out, sid)
+                .iter()
+                .any(|m| matches!(m, QuorumMessage::NewLeader { .. })),
+            "learner {sid} gets NEWLEADER"
+        );
+    }
+}
+
+#[test]
+fn serving_needs_a_quorum_of_newleader_acks_then_uptodate_goes_out() {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3, 4, 5], &[], 0, 0));
+    for sid in [1, 2] {
+        l.on_message(Sid(sid), info(sid, LearnerType::Participant, 0));
+    }
+    for sid in [1, 2] {
+        l.on_message(Sid(sid), ack_epoch(0, false));
+    }
+    assert_eq!(l.phase(), LeaderPhase::AwaitNewLeaderAck);
+    assert!(!is_serving(&l.on_message(Sid(1), ack(1))));
+    let out = l.on_message(Sid(2), ack(1));
+    assert!(is_serving(&out));
+    assert_eq!(sent(&out, 1), vec![QuorumMessage::UpToDate]);
+    assert_eq!(sent(&out, 2), vec![QuorumMessage::UpToDate]);
+    // A late learner goes straight through.
+    let out = l.on_message(Sid(5), info(5, LearnerType::Participant, 0));
+    assert_eq!(
+        sent(&out, 5),
+        vec![QuorumMessage::LeaderInfo { epoch: Epoch(1) }]
+    );
+    let out = l.on_message(Sid(5), ack_epoch(0, false));
+    assert!(matches!(
+        sent(&out, 5)[..],
+        [QuorumMessage::NewLeader { .. }]
+    ));
+    let out = l.on_message(Sid(5), ack(1));
+    assert_eq!(sent(&out, 5), vec![QuorumMessage::UpToDate]);
+    assert_eq!(l.counts().synced_followers, 3);
+}
+
+#[test]
+fn a_learner_ahead_of_the_leader_makes_it_step_down() {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3], &[], 2, 2));
+    l.on_message(Sid(1), info(1, LearnerType::Participant, 2));
+    let out = l.on_message(Sid(1), ack_epoch(5, false));
+    assert!(steps_down(&out));
+}
+
+#[test]
+fn a_learner_lying_about_its_role_is_disconnected() {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3], &[4], 0, 0));
+    let out = l.on_message(Sid(4), info(4, LearnerType::Participant, 0));
+    assert!(matches!(out[..], [LeaderAction::Disconnect { .. }]));
+    let out = l.on_message(Sid(9), info(9, LearnerType::Participant, 0));
+    assert!(matches!(out[..], [LeaderAction::Disconnect { .. }]));
+    assert_eq!(l.phase(), LeaderPhase::Discovery);
+}
+
+#[test]
+fn pings_go_out_every_half_tick_and_a_silent_quorum_makes_the_leader_step_down() {
+    let mut l = serving_leader();
+    // Follower 1 keeps answering for a while.
+    for _ in 0..15 {
+        let out = l.on_half_tick();
+        assert_eq!(sent(&out, 1), vec![QuorumMessage::Ping]);
+        assert!(!steps_down(&out));
+        l.on_message(Sid(1), QuorumMessage::Ping);
+    }
+    // Then goes silent: after syncLimit (10 half-ticks) the leader has no quorum.
+    let mut stepped = false;
+    for _ in 0..11 {
+        if steps_down(&l.on_half_tick()) {
+            stepped = true;
+            break;
+        }
+    }
+    assert!(stepped);
+    assert_eq!(l.phase(), LeaderPhase::SteppedDown);
+}
+
+#[test]
+fn losing_the_only_follower_connection_steps_down_at_once() {
+    let mut l = serving_leader();
+    assert!(steps_down(&l.on_disconnected(Sid(1))));
+}
+
+#[test]
+fn no_quorum_within_init_limit_steps_down() {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3], &[], 0, 0));
+    l.start();
+    let mut stepped = 0;
+    for i in 1..=21 {
+        if steps_down(&l.on_half_tick()) {
+            stepped = i;
+            break;
+        }
+    }
+    assert_eq!(stepped, 21, "initLimit is 20 half-ticks");
+}
+
+#[test]
+fn a_single_voter_with_observers_leads_alone() {
+    let mut l = LeaderCore::new(setup(&[1], &[2], 0, 0));
+    let out = l.start();
+    assert_eq!(
+        out,
+        vec![
+            LeaderAction::PersistAcceptedEpoch(Epoch(1)),
+            LeaderAction::PersistCurrentEpoch(Epoch(1)),
+            LeaderAction::Serving { epoch: Epoch(1) },
+        ]
+    );
+}
