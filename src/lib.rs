@@ -9,6 +9,8 @@ pub mod net;
 pub mod server;
 
 pub mod election;
+pub mod node;
+pub mod peer;
 pub mod status;
 pub mod storage;
 pub mod zab;

@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod election;
+pub mod link;
 
 #[cfg(not(feature = "sim"))]
 pub use tokio::net::{TcpListener, TcpStream};

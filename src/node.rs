@@ -1,0 +1,150 @@
+//! A whole zabd process: bind the ports, start the client port, and run the quorum peer (or,
+//! with a single-server configuration, serve standalone).
+
+use crate::config::Config;
+use crate::ids::Zxid;
+use crate::net::TcpListener;
+use crate::peer::{Peer, PeerError, PeerListeners};
+use crate::status::{NodeStatus, Serving, StatusBoard, ZabPhase};
+use crate::storage::{Disk, EpochStore};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How often, and how far apart, a port that cannot be bound is retried before giving up.
+const BIND_ATTEMPTS: u32 = 5;
+const BIND_RETRY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot bind the {what} port {addr}: {source} (is another server using it?)")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error(transparent)]
+    Epoch(#[from] crate::storage::EpochError),
+}
+
+/// A node with its ports bound, ready to run.
+pub struct Node {
+    config: Arc<Config>,
+    board: Arc<StatusBoard>,
+    client: TcpListener,
+    peer: Option<Peer>,
+}
+
+impl Node {
+    /// Bind every port this server's configuration names and open its durable state.
+    pub async fn bind(config: Config, disk: Arc<dyn Disk>) -> Result<Node, NodeError> {
+        let config = Arc::new(config);
+        let board = Arc::new(StatusBoard::new(NodeStatus::new(
+            Zxid(0),
+            Default::default(),
+            Default::default(),
+        )));
+        let client_addr = match config.client_port_address {
+            Some(ip) => SocketAddr::new(ip, config.client_port).to_string(),
+            None => format!("0.0.0.0:{}", config.client_port),
+        };
+        let client = bind("client", &client_addr).await?;
+        let peer = if config.is_standalone() {
+            None
+        } else {
+            let me = config
+                .me()
+                .ok_or(NodeError::Peer(PeerError::NotInEnsemble(config.my_id)))?;
+            let listeners = PeerListeners {
+                election: bind("election", &listen_addr(&me.host, me.election_port)).await?,
+                quorum: bind("quorum", &listen_addr(&me.host, me.quorum_port)).await?,
+            };
+            Some(Peer::new(
+                config.clone(),
+                board.clone(),
+                listeners,
+                disk.clone(),
+            )?)
+        };
+        if peer.is_none() {
+            let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk)?;
+            board.update(|s| {
+                s.serving = Serving::Standalone;
+                s.peer_state = "standalone";
+                s.phase = ZabPhase::Broadcast;
+                s.current_epoch = epochs.current();
+                s.accepted_epoch = epochs.accepted();
+                s.zxid = Zxid::epoch_start(epochs.current());
+            });
+        }
+        Ok(Node {
+            config,
+            board,
+            client,
+            peer,
+        })
+    }
+
+    pub fn board(&self) -> Arc<StatusBoard> {
+        self.board.clone()
+    }
+
+    /// The client port actually bound (useful with `clientPort=0`).
+    pub fn client_addr(&self) -> Option<SocketAddr> {
+        self.client.local_addr().ok()
+    }
+
+    /// Serve until the future is dropped.
+    pub async fn run(self) {
+        let client = tokio::spawn(crate::server::serve(
+            self.client,
+            self.board.clone(),
+            self.config.clone(),
+        ));
+        let _client = AbortOnDrop(client);
+        match self.peer {
+            Some(peer) => peer.run().await,
+            None => {
+                info!(sid = %self.config.my_id, "serving standalone");
+                std::future::pending::<()>().await
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Peers listen on the address of their own server line (as ZooKeeper does by default).
+fn listen_addr(host: &str, port: u16) -> String {
+    format!("{host}:{port}")
+}
+
+async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, NodeError> {
+    let mut attempt = 1;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(source) if attempt >= BIND_ATTEMPTS => {
+                return Err(NodeError::Bind {
+                    what,
+                    addr: addr.to_string(),
+                    source,
+                })
+            }
+            Err(err) => {
+                warn!(what, addr, %err, attempt, "cannot bind yet; retrying");
+                attempt += 1;
+                tokio::time::sleep(BIND_RETRY).await;
+            }
+        }
+    }
+}

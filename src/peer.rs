@@ -1,0 +1,700 @@
+//! The peer state loop: LOOKING -> LEADING | FOLLOWING | OBSERVING -> LOOKING.
+//!
+//! This is the thin I/O shell around the pure cores: it feeds the election core ([`Fle`]) and
+//! the ZAB cores ([`LeaderCore`], [`LearnerCore`]) with what arrives from the network and the
+//! timers, and executes the actions they return, in order. Persisting an epoch is done (and
+//! fsynced) before any later action of the same batch is executed, so no message that depends
+//! on a promise can leave before the promise is durable.
+//!
+//! The election core keeps running while leading or following: established servers answer
+//! looking ones, which is how a restarted server learns who leads and joins without an election.
+
+use crate::config::Config;
+use crate::election::{Action, Decision, Fle, TimerId, Voters};
+use crate::ids::{LearnerType, ServerState, Sid, Zxid};
+use crate::net::election::{ensemble_id, ElectionEvent, ElectionNet, ElectionSetup};
+use crate::net::link::{Link, LinkEvent, LinkId};
+use crate::net::{TcpListener, TcpStream};
+use crate::status::{Counters, LearnerCounts, Serving, StatusBoard, ZabPhase};
+use crate::storage::{Disk, EpochError, EpochStore};
+use crate::zab::{
+    LeaderAction, LeaderCore, LeaderPhase, LeaderSetup, LearnerAction, LearnerCore, QuorumMessage,
+};
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Sleep};
+use tracing::{debug, info, warn};
+
+/// How often a learner retries connecting to its leader's quorum port.
+const CONNECT_RETRY: Duration = Duration::from_millis(20);
+/// Connections that arrive on the quorum port while LOOKING wait for the outcome; at most this many.
+const MAX_PENDING_LEARNERS: usize = 256;
+
+/// Why the peer went (back) to LOOKING.
+#[derive(Debug, Clone)]
+pub enum LookingCause {
+    Startup,
+    LeaderLost(String),
+    QuorumLost(String),
+}
+
+impl std::fmt::Display for LookingCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookingCause::Startup => write!(f, "start-up"),
+            LookingCause::LeaderLost(r) => write!(f, "leader lost: {r}"),
+            LookingCause::QuorumLost(r) => write!(f, "quorum lost: {r}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error(transparent)]
+    Epoch(#[from] EpochError),
+    #[error("the configuration has no server.{0} line")]
+    NotInEnsemble(Sid),
+}
+
+/// The ensemble's listeners, bound before the peer starts (so a bind failure is a start-up
+/// error, and tests can bind port 0).
+pub struct PeerListeners {
+    pub election: TcpListener,
+    pub quorum: TcpListener,
+}
+
+/// Aborts a task when dropped: the peer's background tasks end with the peer.
+struct TaskGuard(JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One quorum peer.
+pub struct Peer {
+    config: Arc<Config>,
+    board: Arc<StatusBoard>,
+    me: Sid,
+    role: LearnerType,
+    voters: Voters,
+    ensemble: u64,
+    epochs: EpochStore,
+    /// The last logged zxid. Until the replicated log lands this is what was last persisted
+    /// (nothing, so zero); it is what this server proposes in an election.
+    last_zxid: Zxid,
+    fle: Fle,
+    net: ElectionNet,
+    election_events: mpsc::Receiver<ElectionEvent>,
+    timer: Pin<Box<Sleep>>,
+    timer_id: Option<TimerId>,
+    quorum_conns: mpsc::Receiver<TcpStream>,
+    pending_learners: Vec<TcpStream>,
+    _acceptor: TaskGuard,
+}
+
+impl Peer {
+    /// Open the durable state and start the election transport.
+    pub fn new(
+        config: Arc<Config>,
+        board: Arc<StatusBoard>,
+        listeners: PeerListeners,
+        disk: Arc<dyn Disk>,
+    ) -> Result<Peer, PeerError> {
+        let me = config.my_id;
+        let my_spec = config.me().ok_or(PeerError::NotInEnsemble(me))?;
+        let role = my_spec.role;
+        let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk)?;
+        let voters = Voters::new(config.voters().map(|s| s.id));
+        let roles: BTreeMap<Sid, LearnerType> =
+            config.servers.values().map(|s| (s.id, s.role)).collect();
+        let ensemble = ensemble_id(roles.iter());
+        let others = config
+            .servers
+            .keys()
+            .copied()
+            .filter(|s| *s != me)
+            .collect();
+        let fle = Fle::new(me, voters.clone(), others, config.finalize_wait);
+        let setup = ElectionSetup {
+            me,
+            my_addr: my_spec.election_addr(),
+            ensemble,
+            peers: config
+                .servers
+                .values()
+                .filter(|s| s.id != me)
+                .map(|s| (s.id, s.election_addr()))
+                .collect(),
+        };
+        let (ev_tx, election_events) = mpsc::channel(1024);
+        let net = ElectionNet::start(setup, listeners.election, ev_tx, board.clone());
+        let (conn_tx, quorum_conns) = mpsc::channel(64);
+        let acceptor = TaskGuard(tokio::spawn(accept_quorum(listeners.quorum, conn_tx)));
+        let last_zxid = Zxid(0);
+        board.update(|s| {
+            s.current_epoch = epochs.current();
+            s.accepted_epoch = epochs.accepted();
+            s.zxid = last_zxid;
+        });
+        Ok(Peer {
+            config,
+            board,
+            me,
+            role,
+            voters,
+            ensemble,
+            epochs,
+            last_zxid,
+            fle,
+            net,
+            election_events,
+            timer: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
+            timer_id: None,
+            quorum_conns,
+            pending_learners: Vec::new(),
+            _acceptor: acceptor,
+        })
+    }
+
+    /// Run forever (until the future is dropped).
+    pub async fn run(mut self) {
+        let mut cause = LookingCause::Startup;
+        loop {
+            let decision = self.look(&cause).await;
+            cause = match decision.state {
+                ServerState::Leading => self.lead(decision).await,
+                ServerState::Following | ServerState::Observing => self.learn(decision).await,
+                ServerState::Looking => continue,
+            };
+            info!(sid = %self.me, %cause, "back to LOOKING");
+        }
+    }
+
+    fn tick(&self) -> Duration {
+        self.config.tick_time
+    }
+
+    // ---- LOOKING ------------------------------------------------------------------------------
+
+    async fn look(&mut self, cause: &LookingCause) -> Decision {
+        let started = Instant::now();
+        Counters::add(&self.board.counters.elections_started, 1);
+        self.board.update(|s| {
+            s.serving = Serving::NotServing;
+            s.peer_state = ServerState::Looking.as_str();
+            s.phase = ZabPhase::Election;
+            s.leader = None;
+            s.leading_since = None;
+            s.learners = LearnerCounts::default();
+        });
+        info!(sid = %self.me, epoch = %self.epochs.current(), %cause, "LOOKING");
+        let actions = self
+            .fle
+            .start_election(self.epochs.current(), self.last_zxid);
+        let mut decision = self.execute_election(actions);
+        let d = loop {
+            if let Some(d) = decision.take() {
+                break d;
+            }
+            tokio::select! {
+                ev = self.election_events.recv() => decision = self.on_election_event(ev),
+                _ = &mut self.timer, if self.timer_id.is_some() => decision = self.on_timer(),
+                conn = self.quorum_conns.recv() => {
+                    // Maybe a learner that already knows I lead: keep it until I know too.
+                    if let Some(conn) = conn {
+                        if self.pending_learners.len() >= MAX_PENDING_LEARNERS {
+                            self.pending_learners.remove(0);
+                        }
+                        self.pending_learners.push(conn);
+                    }
+                }
+            }
+        };
+        info!(
+            sid = %self.me,
+            state = d.state.as_str(),
+            leader = %d.vote.leader,
+            round = d.round,
+            rounds = d.rounds,
+            notifications = d.notifications_received,
+            joined_established = d.joined_established,
+            took = ?started.elapsed(),
+            "election decided"
+        );
+        d
+    }
+
+    fn on_election_event(&mut self, ev: Option<ElectionEvent>) -> Option<Decision> {
+        let actions = match ev? {
+            ElectionEvent::Connected(peer) => self.fle.on_connected(peer),
+            ElectionEvent::Disconnected(peer) => self.fle.on_disconnected(peer),
+            ElectionEvent::Notification(from, n) => self.fle.on_notification(from, n),
+        };
+        self.execute_election(actions)
+    }
+
+    fn on_timer(&mut self) -> Option<Decision> {
+        let id = self.timer_id.take()?;
+        let actions = self.fle.on_timer(id);
+        self.execute_election(actions)
+    }
+
+    fn execute_election(&mut self, actions: Vec<Action>) -> Option<Decision> {
+        let mut decision = None;
+        for action in actions {
+            match action {
+                Action::Send { to, notification } => self.net.send(to, notification),
+                Action::Broadcast(n) => {
+                    for to in self.fle.broadcast_targets() {
+                        self.net.send(to, n);
+                    }
+                }
+                Action::SetTimer { timer, after } => {
+                    self.timer.as_mut().reset(Instant::now() + after);
+                    self.timer_id = Some(timer);
+                }
+                Action::Decided(d) => decision = Some(d),
+            }
+        }
+        decision
+    }
+
+    /// While leading or learning, the election core still answers looking servers.
+    fn serve_election_event(&mut self, ev: Option<ElectionEvent>) {
+        if let Some(d) = self.on_election_event(ev) {
+            warn!(sid = %self.me, ?d, "election decided while not looking; ignored");
+        }
+    }
+
+    fn serve_timer(&mut self) {
+        let _ = self.on_timer();
+    }
+
+    // ---- LEADING ------------------------------------------------------------------------------
+
+    async fn lead(&mut self, decision: Decision) -> LookingCause {
+        let elected = Instant::now();
+        self.board.update(|s| {
+            s.peer_state = ServerState::Leading.as_str();
+            s.phase = ZabPhase::Discovery;
+            s.leader = Some(decision.vote.leader);
+        });
+        let half_tick = self.tick() / 2;
+        let setup = LeaderSetup {
+            me: self.me,
+            voters: self.voters.clone(),
+            roles: self
+                .config
+                .servers
+                .values()
+                .map(|s| (s.id, s.role))
+                .collect(),
+            accepted_epoch: self.epochs.accepted(),
+            current_epoch: self.epochs.current(),
+            last_zxid: self.last_zxid,
+            init_limit_half_ticks: self.config.init_limit.saturating_mul(2),
+            sync_limit_half_ticks: self.config.sync_limit.saturating_mul(2),
+        };
+        let mut core = LeaderCore::new(setup);
+        let mut learners = Learners::default();
+        let (link_tx, mut link_rx) = mpsc::channel(1024);
+        for conn in std::mem::take(&mut self.pending_learners) {
+            learners.adopt(conn, &link_tx);
+        }
+        let mut ticker = tokio::time::interval_at(Instant::now() + half_tick, half_tick);
+        let actions = core.start();
+        if let Some(cause) = self.execute_leader(&mut core, &mut learners, actions, elected) {
+            return cause;
+        }
+        loop {
+            let actions = tokio::select! {
+                ev = self.election_events.recv() => { self.serve_election_event(ev); continue }
+                _ = &mut self.timer, if self.timer_id.is_some() => { self.serve_timer(); continue }
+                conn = self.quorum_conns.recv() => {
+                    if let Some(conn) = conn {
+                        learners.adopt(conn, &link_tx);
+                    }
+                    continue;
+                }
+                ev = link_rx.recv() => match ev {
+                    Some(LinkEvent::Message(id, msg)) => match learners.identify(id, &msg, self.ensemble) {
+                        Identified::Known(sid) => core.on_message(sid, msg),
+                        Identified::New { sid, replaced } => {
+                            let mut actions = Vec::new();
+                            if replaced {
+                                actions.extend(core.on_disconnected(sid));
+                            }
+                            actions.extend(core.on_message(sid, msg));
+                            actions
+                        }
+                        Identified::Refused(reason) => {
+                            warn!(sid = %self.me, link = id, %reason, "learner refused");
+                            continue;
+                        }
+                    },
+                    Some(LinkEvent::Closed(id, reason)) => match learners.remove_link(id) {
+                        Some(sid) => {
+                            info!(sid = %self.me, learner = %sid, %reason, "learner connection closed");
+                            core.on_disconnected(sid)
+                        }
+                        None => continue,
+                    },
+                    None => continue,
+                },
+                _ = ticker.tick() => core.on_half_tick(),
+            };
+            if let Some(cause) = self.execute_leader(&mut core, &mut learners, actions, elected) {
+                return cause;
+            }
+        }
+    }
+
+    /// Execute leader actions in order; `Some` means the leader stepped down.
+    fn execute_leader(
+        &mut self,
+        core: &mut LeaderCore,
+        learners: &mut Learners,
+        actions: Vec<LeaderAction>,
+        elected: Instant,
+    ) -> Option<LookingCause> {
+        let mut queue: std::collections::VecDeque<LeaderAction> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                LeaderAction::PersistAcceptedEpoch(e) => {
+                    if let Err(err) = self.epochs.set_accepted(e) {
+                        return Some(self.disk_failure(err));
+                    }
+                    self.board.update(|s| s.accepted_epoch = e);
+                }
+                LeaderAction::PersistCurrentEpoch(e) => {
+                    if let Err(err) = self.epochs.set_current(e) {
+                        return Some(self.disk_failure(err));
+                    }
+                    self.board.update(|s| {
+                        s.current_epoch = e;
+                        s.phase = ZabPhase::Synchronization;
+                    });
+                }
+                LeaderAction::Send { to, msg } => {
+                    if let Err(reason) = learners.send(to, msg) {
+                        info!(sid = %self.me, learner = %to, %reason, "dropping learner");
+                        learners.remove_sid(to);
+                        queue.extend(core.on_disconnected(to));
+                    }
+                }
+                LeaderAction::Disconnect { sid, reason } => {
+                    info!(sid = %self.me, learner = %sid, %reason, "disconnecting learner");
+                    learners.remove_sid(sid);
+                }
+                LeaderAction::Serving { epoch } => {
+                    Counters::add(&self.board.counters.elections_won, 1);
+                    self.board.update(|s| {
+                        s.serving = Serving::Leader;
+                        s.phase = ZabPhase::Broadcast;
+                        s.zxid = Zxid::epoch_start(epoch).max(self.last_zxid);
+                        s.leading_since = Some(std::time::Instant::now());
+                    });
+                    let actions = self.fle.epoch_established(epoch);
+                    self.execute_election(actions);
+                    info!(
+                        sid = %self.me,
+                        %epoch,
+                        since_election = ?elected.elapsed(),
+                        "LEADING: serving"
+                    );
+                }
+                LeaderAction::StepDown { reason } => {
+                    warn!(sid = %self.me, %reason, "leader steps down");
+                    return Some(LookingCause::QuorumLost(reason));
+                }
+            }
+        }
+        let counts = core.counts();
+        let phase = core.phase();
+        self.board.update(|s| {
+            s.learners = counts;
+            if phase == LeaderPhase::Discovery || phase == LeaderPhase::AwaitAckEpoch {
+                s.phase = ZabPhase::Discovery;
+            }
+        });
+        None
+    }
+
+    fn disk_failure(&self, err: EpochError) -> LookingCause {
+        // Without a durable promise we must not go on; a later round retries.
+        warn!(sid = %self.me, %err, "cannot persist epoch");
+        LookingCause::QuorumLost(format!("cannot persist epoch: {err}"))
+    }
+
+    // ---- FOLLOWING / OBSERVING ----------------------------------------------------------------
+
+    async fn learn(&mut self, decision: Decision) -> LookingCause {
+        let elected = Instant::now();
+        let leader = decision.vote.leader;
+        let state = decision.state;
+        self.board.update(|s| {
+            s.peer_state = state.as_str();
+            s.phase = ZabPhase::Discovery;
+            s.leader = Some(leader);
+        });
+        // Anyone who dialled my quorum port thinking I lead is wrong: close them so they re-elect.
+        self.pending_learners.clear();
+        let Some(addr) = self.config.servers.get(&leader).map(|s| s.quorum_addr()) else {
+            return LookingCause::LeaderLost(format!("leader {leader} is not in the config"));
+        };
+        let init_timeout = self.tick() * self.config.init_limit;
+        let sync_timeout = self.tick() * self.config.sync_limit;
+
+        // Connect (retrying) without blocking the election core's answers.
+        let (tx, mut connected) = oneshot::channel();
+        let _dialer = TaskGuard(tokio::spawn(dial_leader(addr, init_timeout, tx)));
+        let stream = loop {
+            tokio::select! {
+                ev = self.election_events.recv() => self.serve_election_event(ev),
+                _ = &mut self.timer, if self.timer_id.is_some() => self.serve_timer(),
+                conn = self.quorum_conns.recv() => drop(conn),
+                res = &mut connected => match res {
+                    Ok(Some(stream)) => break stream,
+                    _ => return LookingCause::LeaderLost(format!(
+                        "could not connect to leader {leader} within initLimit"
+                    )),
+                },
+            }
+        };
+
+        let (link_tx, mut link_rx) = mpsc::channel(1024);
+        let link = Link::spawn(0, stream, link_tx);
+        let mut core = LearnerCore::new(
+            self.me,
+            self.role,
+            self.ensemble,
+            self.epochs.accepted(),
+            self.epochs.current(),
+            self.last_zxid,
+        );
+        if let Err(reason) = link.send(core.hello()) {
+            return LookingCause::LeaderLost(reason);
+        }
+        let deadline = tokio::time::sleep(init_timeout);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                ev = self.election_events.recv() => self.serve_election_event(ev),
+                _ = &mut self.timer, if self.timer_id.is_some() => self.serve_timer(),
+                conn = self.quorum_conns.recv() => drop(conn),
+                _ = &mut deadline => {
+                    let limit = if core.is_serving() { "syncLimit" } else { "initLimit" };
+                    return LookingCause::LeaderLost(format!("no word from leader {leader} within {limit}"));
+                }
+                ev = link_rx.recv() => match ev {
+                    Some(LinkEvent::Message(_, msg)) => {
+                        let timeout = if core.is_serving() { sync_timeout } else { init_timeout };
+                        deadline.as_mut().reset(Instant::now() + timeout);
+                        let actions = match core.on_message(msg) {
+                            Ok(actions) => actions,
+                            Err(err) => return LookingCause::LeaderLost(err.to_string()),
+                        };
+                        if let Some(cause) = self.execute_learner(&link, actions, state, leader, elected) {
+                            return cause;
+                        }
+                        if core.is_serving() {
+                            deadline.as_mut().reset(Instant::now() + sync_timeout);
+                        }
+                    }
+                    Some(LinkEvent::Closed(_, reason)) => {
+                        return LookingCause::LeaderLost(format!("connection to leader {leader}: {reason}"));
+                    }
+                    None => return LookingCause::LeaderLost("link task ended".into()),
+                },
+            }
+        }
+    }
+
+    fn execute_learner(
+        &mut self,
+        link: &Link,
+        actions: Vec<LearnerAction>,
+        state: ServerState,
+        leader: Sid,
+        elected: Instant,
+    ) -> Option<LookingCause> {
+        for action in actions {
+            match action {
+                LearnerAction::PersistAcceptedEpoch(e) => {
+                    if let Err(err) = self.epochs.set_accepted(e) {
+                        return Some(self.disk_failure(err));
+                    }
+                    self.board.update(|s| {
+                        s.accepted_epoch = e;
+                        s.phase = ZabPhase::Synchronization;
+                    });
+                }
+                LearnerAction::PersistCurrentEpoch(e) => {
+                    if let Err(err) = self.epochs.set_current(e) {
+                        return Some(self.disk_failure(err));
+                    }
+                    self.board.update(|s| s.current_epoch = e);
+                }
+                LearnerAction::Send(msg) => {
+                    if let Err(reason) = link.send(msg) {
+                        return Some(LookingCause::LeaderLost(reason));
+                    }
+                }
+                LearnerAction::Serving { epoch } => {
+                    let serving = if state == ServerState::Observing {
+                        Serving::Observer
+                    } else {
+                        Serving::Follower
+                    };
+                    self.board.update(|s| {
+                        s.serving = serving;
+                        s.phase = ZabPhase::Broadcast;
+                        s.zxid = Zxid::epoch_start(epoch).max(self.last_zxid);
+                    });
+                    let actions = self.fle.epoch_established(epoch);
+                    self.execute_election(actions);
+                    info!(
+                        sid = %self.me,
+                        state = state.as_str(),
+                        %leader,
+                        %epoch,
+                        since_election = ?elected.elapsed(),
+                        "serving"
+                    );
+                }
+            }
+        }
+        None
+    }
+}
+
+async fn accept_quorum(listener: TcpListener, conns: mpsc::Sender<TcpStream>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                if conns.send(stream).await.is_err() {
+                    return;
+                }
+            }
+            Err(err) => {
+                warn!(%err, "quorum port: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Connect to the leader's quorum port, retrying every [`CONNECT_RETRY`] until `within`.
+async fn dial_leader(addr: String, within: Duration, done: oneshot::Sender<Option<TcpStream>>) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let _ = done.send(None);
+            return;
+        }
+        match tokio::time::timeout(left, TcpStream::connect(addr.as_str())).await {
+            Ok(Ok(stream)) => {
+                let _ = done.send(Some(stream));
+                return;
+            }
+            Ok(Err(err)) => debug!(%addr, %err, "leader not reachable yet"),
+            Err(_) => {}
+        }
+        tokio::time::sleep(CONNECT_RETRY).await;
+    }
+}
+
+/// The leader's learner connections: links by id, and which server each one turned out to be.
+#[derive(Default)]
+struct Learners {
+    next_id: LinkId,
+    links: BTreeMap<LinkId, Link>,
+    sid_of: BTreeMap<LinkId, Sid>,
+    link_of: BTreeMap<Sid, LinkId>,
+}
+
+enum Identified {
+    Known(Sid),
+    /// First message of a link: `replaced` when this server had another link (it reconnected).
+    New {
+        sid: Sid,
+        replaced: bool,
+    },
+    Refused(String),
+}
+
+impl Learners {
+    fn adopt(&mut self, stream: TcpStream, events: &mpsc::Sender<LinkEvent>) {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.links
+            .insert(id, Link::spawn(id, stream, events.clone()));
+    }
+
+    fn identify(&mut self, id: LinkId, msg: &QuorumMessage, ensemble: u64) -> Identified {
+        if let Some(sid) = self.sid_of.get(&id) {
+            return Identified::Known(*sid);
+        }
+        let QuorumMessage::LearnerInfo {
+            protocol,
+            ensemble: theirs,
+            sid,
+            ..
+        } = msg
+        else {
+            self.links.remove(&id);
+            return Identified::Refused(format!("first message was {}", msg.kind()));
+        };
+        if *protocol != crate::zab::messages::QUORUM_PROTOCOL_VERSION || *theirs != ensemble {
+            self.links.remove(&id);
+            return Identified::Refused(format!(
+                "server {sid}: protocol {protocol} / ensemble {theirs:#x} do not match mine"
+            ));
+        }
+        let replaced = match self.link_of.insert(*sid, id) {
+            Some(old) => {
+                self.links.remove(&old);
+                self.sid_of.remove(&old);
+                true
+            }
+            None => false,
+        };
+        self.sid_of.insert(id, *sid);
+        Identified::New {
+            sid: *sid,
+            replaced,
+        }
+    }
+
+    fn send(&self, to: Sid, msg: QuorumMessage) -> Result<(), String> {
+        let link = self
+            .link_of
+            .get(&to)
+            .and_then(|id| self.links.get(id))
+            .ok_or_else(|| "no connection".to_string())?;
+        link.send(msg)
+    }
+
+    fn remove_link(&mut self, id: LinkId) -> Option<Sid> {
+        self.links.remove(&id);
+        let sid = self.sid_of.remove(&id)?;
+        if self.link_of.get(&sid) == Some(&id) {
+            self.link_of.remove(&sid);
+        }
+        Some(sid)
+    }
+
+    fn remove_sid(&mut self, sid: Sid) {
+        if let Some(id) = self.link_of.remove(&sid) {
+            self.links.remove(&id);
+            self.sid_of.remove(&id);
+        }
+    }
+}
