@@ -124,8 +124,15 @@ impl Drop for AbortOnDrop {
 }
 
 /// Peers listen on the address of their own server line (as ZooKeeper does by default).
+#[cfg(not(feature = "sim"))]
 fn listen_addr(host: &str, port: u16) -> String {
     format!("{host}:{port}")
+}
+
+/// turmoil binds only the unspecified address; each simulated host has its own IP anyway.
+#[cfg(feature = "sim")]
+fn listen_addr(_host: &str, port: u16) -> String {
+    format!("0.0.0.0:{port}")
 }
 
 async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, NodeError> {

@@ -131,6 +131,8 @@ impl Peer {
                 .filter(|s| s.id != me)
                 .map(|s| (s.id, s.election_addr()))
                 .collect(),
+            heartbeat: config.tick_time / 2,
+            dead_after: config.tick_time * config.sync_limit,
         };
         let (ev_tx, election_events) = mpsc::channel(1024);
         let net = ElectionNet::start(setup, listeners.election, ev_tx, board.clone());
@@ -203,6 +205,7 @@ impl Peer {
                 break d;
             }
             tokio::select! {
+                biased;
                 ev = self.election_events.recv() => decision = self.on_election_event(ev),
                 _ = &mut self.timer, if self.timer_id.is_some() => decision = self.on_timer(),
                 conn = self.quorum_conns.recv() => {
@@ -314,6 +317,7 @@ impl Peer {
         }
         loop {
             let actions = tokio::select! {
+                biased;
                 ev = self.election_events.recv() => { self.serve_election_event(ev); continue }
                 _ = &mut self.timer, if self.timer_id.is_some() => { self.serve_timer(); continue }
                 conn = self.quorum_conns.recv() => {
@@ -456,6 +460,7 @@ impl Peer {
         let _dialer = TaskGuard(tokio::spawn(dial_leader(addr, init_timeout, tx)));
         let stream = loop {
             tokio::select! {
+                biased;
                 ev = self.election_events.recv() => self.serve_election_event(ev),
                 _ = &mut self.timer, if self.timer_id.is_some() => self.serve_timer(),
                 conn = self.quorum_conns.recv() => drop(conn),
@@ -485,6 +490,7 @@ impl Peer {
         tokio::pin!(deadline);
         loop {
             tokio::select! {
+                biased;
                 ev = self.election_events.recv() => self.serve_election_event(ev),
                 _ = &mut self.timer, if self.timer_id.is_some() => self.serve_timer(),
                 conn = self.quorum_conns.recv() => drop(conn),

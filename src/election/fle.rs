@@ -292,6 +292,11 @@ impl Fle {
             self.proposal = n.vote;
             self.stop_finalizing(out);
             self.broadcast(out);
+        } else if n.vote != self.proposal && self.am_voter() {
+            // The sender proposes something worse than my proposal, in my round: it may have
+            // missed my broadcast (it was still following when that arrived), so tell it now
+            // instead of leaving it to wait for a timeout. It adopts mine, or already has.
+            out.push(self.reply(from));
         }
         self.recvset.insert(from, n);
         self.check_decision(out);

@@ -574,3 +574,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_worse_vote_in_my_round_gets_my_better_vote_back_at_once() {
+    // 2 went LOOKING while 1 still followed the dead leader, so 1 never saw 2's broadcast;
+    // now 1 proposes itself in the same round. 2 answers with its better vote right away
+    // rather than leaving 1 to discover it at the next timeout.
+    let mut fle = node(2, 3, 0, 50);
+    fle.start_election(Epoch(1), Zxid(0));
+    let actions = fle.on_notification(Sid(1), looking(v(1, 0, 1), 1));
+    let replies = sends_to(&actions, Sid(1));
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].vote.leader, Sid(2));
+    // Once 1 agrees, nothing more is said.
+    let actions = fle.on_notification(Sid(1), looking(v(1, 0, 2), 1));
+    assert!(sends_to(&actions, Sid(1)).is_empty());
+}

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 /// Bumped when the election wire format changes incompatibly.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -52,6 +52,8 @@ pub struct Handshake {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ElectionMessage {
     Notification(Notification),
+    /// Keeps an idle connection provably alive (see `ElectionSetup::heartbeat`).
+    Ping,
 }
 
 /// What the transport tells the node.
@@ -103,6 +105,10 @@ pub struct ElectionSetup {
     pub ensemble: u64,
     /// Every other server: its election address.
     pub peers: BTreeMap<Sid, String>,
+    /// How often an idle connection sends a ping (tickTime / 2).
+    pub heartbeat: Duration,
+    /// A connection silent this long is closed and re-dialled (syncLimit x tickTime).
+    pub dead_after: Duration,
 }
 
 impl ElectionSetup {
@@ -204,7 +210,7 @@ struct Link {
 }
 
 enum Handoff {
-    Accepted(Conn),
+    Accepted(Box<Conn>),
     DialNow,
 }
 
@@ -333,7 +339,7 @@ async fn accept_loop(
                     return;
                 }
             }
-            let _ = handoff.send(Handoff::Accepted(conn)).await;
+            let _ = handoff.send(Handoff::Accepted(Box::new(conn))).await;
         });
     }
 }
@@ -398,9 +404,10 @@ impl PeerTask {
         tokio::pin!(deadline);
         loop {
             tokio::select! {
+                biased;
                 _ = &mut deadline => return None,
                 h = self.handoff.recv() => match h {
-                    Some(Handoff::Accepted(conn)) => return Some(conn),
+                    Some(Handoff::Accepted(conn)) => return Some(*conn),
                     Some(Handoff::DialNow) if self.i_dial() => return self.dial().await,
                     Some(Handoff::DialNow) => continue,
                     None => return None,
@@ -462,38 +469,58 @@ impl PeerTask {
         let (mut sink, mut stream) = conn.split();
         let mut first = self.slot.take_or_last();
         let mut replaced = None;
+        // Heartbeats: a connection can die silently (a partition, a host gone without a RST);
+        // a peer silent for `dead_after` is treated as gone and re-dialled, which also re-sends
+        // the last notification once the path works again.
+        let heartbeat = self.setup.heartbeat;
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        let silence = tokio::time::sleep(self.setup.dead_after);
+        tokio::pin!(silence);
         let reason: String = loop {
-            if let Some(n) = first.take().or_else(|| self.slot.take()) {
-                let frame = match encode_frame(&ElectionMessage::Notification(n)) {
-                    Ok(f) => f,
-                    Err(err) => break format!("cannot encode: {err}"),
-                };
-                if let Err(err) = sink.send(frame).await {
-                    break format!("send failed: {err}");
+            let outgoing = first
+                .take()
+                .or_else(|| self.slot.take())
+                .map(ElectionMessage::Notification);
+            if let Some(msg) = outgoing {
+                if let Err(reason) = send_message(&mut sink, &msg).await {
+                    break reason;
                 }
-                Counters::add(&self.board.counters.notifications_sent, 1);
+                if let ElectionMessage::Notification(n) = msg {
+                    Counters::add(&self.board.counters.notifications_sent, 1);
+                    trace!(peer = %self.peer, round = n.round, leader = %n.vote.leader, state = n.state.as_str(), "notification sent");
+                }
                 continue;
             }
             tokio::select! {
+                biased;
                 _ = self.slot.ready.notified() => {}
                 frame = stream.next() => match frame {
                     None => break "closed by peer".into(),
                     Some(Err(err)) => break format!("bad frame: {err}"),
                     Some(Ok(frame)) => {
+                        silence.as_mut().reset(tokio::time::Instant::now() + self.setup.dead_after);
                         match codec::decode::<ElectionMessage, ELECTION_FRAME_LIMIT>(&frame) {
                             Ok(ElectionMessage::Notification(n)) => {
                                 Counters::add(&self.board.counters.notifications_received, 1);
+                                trace!(peer = %self.peer, round = n.round, leader = %n.vote.leader, state = n.state.as_str(), "notification received");
                                 let _ = self.events.send(ElectionEvent::Notification(self.peer, n)).await;
                             }
+                            Ok(ElectionMessage::Ping) => {}
                             Err(err) => break format!("malformed message: {err}"),
                         }
                     }
                 },
                 h = self.handoff.recv() => match h {
                     // The peer restarted and dialled again: the new connection wins.
-                    Some(Handoff::Accepted(conn)) => { replaced = Some(conn); break "replaced by a new connection".into() }
+                    Some(Handoff::Accepted(conn)) => { replaced = Some(*conn); break "replaced by a new connection".into() }
                     Some(Handoff::DialNow) | None => {}
                 },
+                _ = beat.tick() => {
+                    if let Err(reason) = send_message(&mut sink, &ElectionMessage::Ping).await {
+                        break reason;
+                    }
+                }
+                _ = &mut silence => break format!("silent for {:?}", self.setup.dead_after),
             }
         };
         info!(peer = %self.peer, %reason, "election connection down");
@@ -505,6 +532,16 @@ impl PeerTask {
             Box::pin(self.serve(conn)).await;
         }
     }
+}
+
+async fn send_message<S>(sink: &mut S, msg: &ElectionMessage) -> Result<(), String>
+where
+    S: futures_util::Sink<bytes::Bytes, Error = std::io::Error> + Unpin,
+{
+    let frame = encode_frame(msg).map_err(|err| format!("cannot encode: {err}"))?;
+    sink.send(frame)
+        .await
+        .map_err(|err| format!("send failed: {err}"))
 }
 
 #[cfg(test)]
@@ -521,6 +558,8 @@ mod tests {
                 .filter(|s| *s != me)
                 .map(|s| (Sid(s), format!("127.0.0.1:{}", 3000 + s)))
                 .collect(),
+            heartbeat: Duration::from_millis(100),
+            dead_after: Duration::from_millis(500),
         }
     }
 

@@ -66,6 +66,7 @@ async fn run(
     let (mut sink, mut frames) = codec::framed(stream, QUORUM_FRAME_LIMIT).split();
     let reason = loop {
         tokio::select! {
+            biased;
             msg = outbox.recv() => {
                 let Some(msg) = msg else { break "closed locally".to_string() };
                 let frame = match codec::encode::<_, QUORUM_FRAME_LIMIT>(&msg) {

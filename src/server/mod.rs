@@ -65,6 +65,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
+            biased;
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     let conn = shared.table.register(
