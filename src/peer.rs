@@ -386,6 +386,9 @@ impl Peer {
                     });
                 }
                 LeaderAction::Send { to, msg } => {
+                    if msg == QuorumMessage::UpToDate {
+                        info!(sid = %self.me, learner = %to, epoch = ?core.epoch(), "learner synced and serving");
+                    }
                     if let Err(reason) = learners.send(to, msg) {
                         info!(sid = %self.me, learner = %to, %reason, "dropping learner");
                         learners.remove_sid(to);

@@ -10,9 +10,10 @@
 //! about a running leader and joins it without an election.
 //!
 //! One deliberate improvement over ZooKeeper: its fixed 200 ms "finalize wait" after a quorum
-//! agrees. A voter knows which peers are connected; once every connected voter's vote is in and
-//! agrees, no better vote can still be on its way, so we decide at once. Only when some connected
-//! voter has not answered yet do we wait (`finalize_wait`) for a better vote. Deciding early is
+//! agrees. A voter knows which peers are connected; once every voter that can still vote has
+//! voted and agrees, no better vote can still be on its way, so we decide at once. Voters known to
+//! be gone (connected once, now disconnected — a dead leader) are not waited for. Only when some
+//! connected or never-yet-seen voter has not answered do we wait (`finalize_wait`). Deciding early is
 //! not a safety question: ZAB's epoch establishment (a quorum of ACKEPOCHs, each learner promising
 //! an epoch once) is what guarantees one leader per epoch.
 
@@ -79,6 +80,9 @@ pub struct Fle {
     outofelection: BTreeMap<Sid, Notification>,
     /// Peers with a live election connection right now.
     connected: BTreeSet<Sid>,
+    /// Peers that have been connected at some point: one that was and no longer is is known to
+    /// be gone; one never seen (a server still starting up) might yet vote.
+    seen: BTreeSet<Sid>,
     timeout: Duration,
     finalizing: bool,
     timer: TimerId,
@@ -106,6 +110,7 @@ impl Fle {
             recvset: BTreeMap::new(),
             outofelection: BTreeMap::new(),
             connected: BTreeSet::new(),
+            seen: BTreeSet::new(),
             timeout: INITIAL_TIMEOUT,
             finalizing: false,
             timer: 0,
@@ -196,6 +201,7 @@ impl Fle {
 
     pub fn on_connected(&mut self, peer: Sid) -> Vec<Action> {
         self.connected.insert(peer);
+        self.seen.insert(peer);
         Vec::new()
     }
 
@@ -377,10 +383,13 @@ impl Fle {
         if !self.voters.is_quorum(&agreeing) {
             return;
         }
+        // Every voter that can still vote has voted, and agrees: the connected ones, and the
+        // never-seen ones (a server still starting up). Only voters known to be gone (seen, then
+        // disconnected) are not waited for.
         let all_heard = self
             .voters
             .iter()
-            .filter(|s| *s == self.me || self.connected.contains(s))
+            .filter(|s| *s == self.me || self.connected.contains(s) || !self.seen.contains(s))
             .all(|s| agreeing.contains(&s));
         if all_heard || self.finalize_wait.is_zero() {
             self.decide(self.proposal, false, out);

@@ -590,3 +590,29 @@ fn a_worse_vote_in_my_round_gets_my_better_vote_back_at_once() {
     let actions = fle.on_notification(Sid(1), looking(v(1, 0, 2), 1));
     assert!(sends_to(&actions, Sid(1)).is_empty());
 }
+
+#[test]
+fn a_voter_never_seen_yet_is_given_the_finalize_wait() {
+    // At cold start server 3 may simply not be up yet: 1 and 2 agreeing is a quorum, but 3 might
+    // still bring a better vote, so wait instead of deciding at once.
+    let mut fle = Fle::new(
+        Sid(2),
+        Voters::new([Sid(1), Sid(2), Sid(3)]),
+        [Sid(1), Sid(3)].into_iter().collect(),
+        Duration::from_millis(50),
+    );
+    fle.on_connected(Sid(1));
+    fle.start_election(Epoch(0), Zxid(0));
+    let actions = fle.on_notification(Sid(1), looking(v(0, 0, 2), 1));
+    assert!(decision(&actions).is_none());
+    let (timer, after) = last_timer(&actions).expect("finalize timer");
+    assert_eq!(after, Duration::from_millis(50));
+    // 3 turns up within the wait with a better vote: it wins.
+    fle.on_connected(Sid(3));
+    fle.on_notification(Sid(3), looking(v(0, 0, 3), 1));
+    assert_eq!(fle.vote().leader, Sid(3));
+    assert!(
+        fle.on_timer(timer).is_empty(),
+        "the old finalize timer is stale"
+    );
+}
