@@ -17,6 +17,7 @@ use crate::net::link::{Link, LinkEvent, LinkId};
 use crate::net::{TcpListener, TcpStream};
 use crate::status::{Counters, LearnerCounts, Serving, StatusBoard, ZabPhase};
 use crate::storage::{Disk, EpochError, EpochStore};
+use crate::zab::sync::CommittedWindow;
 use crate::zab::{
     LeaderAction, LeaderCore, LeaderPhase, LeaderSetup, LearnerAction, LearnerCore, QuorumMessage,
 };
@@ -31,6 +32,9 @@ use tracing::{debug, info, warn};
 
 /// How often a learner retries connecting to its leader's quorum port.
 const CONNECT_RETRY: Duration = Duration::from_millis(20);
+/// The leader's in-memory history for DIFF syncs: at most this many transactions / bytes.
+const SYNC_WINDOW_TXNS: usize = 10_000;
+const SYNC_WINDOW_BYTES: usize = 64 * 1024 * 1024;
 /// Connections that arrive on the quorum port while LOOKING wait for the outcome; at most this many.
 const MAX_PENDING_LEARNERS: usize = 256;
 
@@ -301,6 +305,7 @@ impl Peer {
             accepted_epoch: self.epochs.accepted(),
             current_epoch: self.epochs.current(),
             last_zxid: self.last_zxid,
+            window: CommittedWindow::new(self.last_zxid, SYNC_WINDOW_TXNS, SYNC_WINDOW_BYTES),
             init_limit_half_ticks: self.config.init_limit.saturating_mul(2),
             sync_limit_half_ticks: self.config.sync_limit.saturating_mul(2),
         };
@@ -415,6 +420,21 @@ impl Peer {
                         since_election = ?elected.elapsed(),
                         "LEADING: serving"
                     );
+                }
+                LeaderAction::SendSnapshot { to, zxid } => {
+                    // The data tree and snapshots arrive with replication; until then no history
+                    // exists that a learner could be behind.
+                    warn!(sid = %self.me, learner = %to, %zxid, "SNAP needed but snapshots are not wired yet");
+                    learners.remove_sid(to);
+                    queue.extend(core.on_disconnected(to));
+                }
+                LeaderAction::Log { .. }
+                | LeaderAction::Apply(_)
+                | LeaderAction::LocalSyncDone { .. } => {
+                    // Nothing submits transactions until the log and data tree are wired in.
+                    return Some(LookingCause::QuorumLost(
+                        "replication is not wired to storage yet".into(),
+                    ));
                 }
                 LeaderAction::StepDown { reason } => {
                     warn!(sid = %self.me, %reason, "leader steps down");
@@ -555,6 +575,19 @@ impl Peer {
                         return Some(LookingCause::LeaderLost(reason));
                     }
                 }
+                LearnerAction::SyncLog => {
+                    // Nothing is logged until the transaction log is wired in.
+                }
+                LearnerAction::Truncate(to) => self.last_zxid = self.last_zxid.min(to),
+                LearnerAction::InstallSnapshot { .. }
+                | LearnerAction::Log { .. }
+                | LearnerAction::LogAndAck { .. }
+                | LearnerAction::Apply { .. } => {
+                    return Some(LookingCause::LeaderLost(
+                        "replication is not wired to storage yet".into(),
+                    ));
+                }
+                LearnerAction::RequestFailed { .. } | LearnerAction::SyncDone { .. } => {}
                 LearnerAction::Serving { epoch } => {
                     let serving = if state == ServerState::Observing {
                         Serving::Observer

@@ -5,14 +5,22 @@
 //!
 //! Phases: Discovery (wait until the leader plus connected voters form a quorum, then propose
 //! epoch = max(acceptedEpochs) + 1) -> AwaitAckEpoch (a quorum of *counted* ACKEPOCHs) ->
-//! AwaitNewLeaderAck (a quorum of NEWLEADER ACKs) -> Serving. Nothing here waits on a tick: each
-//! step happens the moment the message completing a quorum arrives; ticks only detect failure.
+//! AwaitNewLeaderAck (a quorum of NEWLEADER ACKs) -> Serving (broadcast). Nothing here waits on
+//! a tick: each step happens the moment the message completing a quorum arrives; ticks only
+//! detect failure.
+//!
+//! Each learner is synced in one atomic batch — DIFF/TRUNC/SNAP (see [`super::sync`]), then the
+//! proposals still outstanding, then NEWLEADER — after which it receives every new proposal and
+//! commit on the same FIFO link, so it can never miss or reorder one.
 
-use super::messages::QuorumMessage;
+use super::broadcast::{Commit, Origin, Proposals};
+use super::messages::{QuorumMessage, SyncMode};
+use super::sync::{self, CommittedWindow, SyncPlan};
 use crate::election::Voters;
 use crate::ids::{Epoch, LearnerType, Sid, Zxid};
 use crate::status::LearnerCounts;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaderAction {
@@ -29,9 +37,27 @@ pub enum LeaderAction {
         sid: Sid,
         reason: String,
     },
+    /// SNAP: send `to` the whole state as of `zxid` (SYNCSTART, then bounded chunks). The shell
+    /// serializes its data tree, which has applied exactly the history up to `zxid`.
+    SendSnapshot {
+        to: Sid,
+        zxid: Zxid,
+    },
     /// A quorum acknowledged NEWLEADER: start serving as leader of `epoch`.
     Serving {
         epoch: Epoch,
+    },
+    /// Append this proposal to the leader's own log; report the fsync with `on_logged`.
+    Log {
+        zxid: Zxid,
+        txn: Arc<Vec<u8>>,
+    },
+    /// A transaction committed: apply it to the data tree and answer its origin if local.
+    Apply(Commit),
+    /// A sync barrier submitted on the leader itself completed.
+    LocalSyncDone {
+        request: u64,
+        zxid: Zxid,
     },
     /// Stop leading and go back to LOOKING.
     StepDown {
@@ -54,7 +80,9 @@ enum Stage {
     Info,
     /// LEADERINFO sent, waiting for ACKEPOCH.
     LeaderInfoSent,
-    /// NEWLEADER sent, waiting for its ACK.
+    /// ACKEPOCH arrived while the epoch was not yet established: sync when it is.
+    AwaitSync,
+    /// Synced and NEWLEADER sent, waiting for its ACK; receives proposals and commits.
     NewLeaderSent,
     /// Acknowledged NEWLEADER, waiting for the leader to serve.
     Synced,
@@ -66,6 +94,8 @@ enum Stage {
 struct Learner {
     role: LearnerType,
     accepted_epoch: Epoch,
+    /// Its last logged zxid, from ACKEPOCH: where its sync starts.
+    last_zxid: Zxid,
     stage: Stage,
     /// Half-ticks since we last heard anything from this learner.
     silent: u32,
@@ -81,6 +111,9 @@ pub struct LeaderSetup {
     pub accepted_epoch: Epoch,
     pub current_epoch: Epoch,
     pub last_zxid: Zxid,
+    /// The leader's recent history (its log's tail), ending at `last_zxid`; all of it becomes
+    /// committed in the new epoch.
+    pub window: CommittedWindow,
     /// initLimit and syncLimit, in half-ticks (the heartbeat period is tickTime / 2).
     pub init_limit_half_ticks: u32,
     pub sync_limit_half_ticks: u32,
@@ -99,6 +132,29 @@ pub struct LeaderCore {
     /// Voters (me included) that acknowledged NEWLEADER.
     newleader_acks: BTreeSet<Sid>,
     half_ticks: u32,
+    /// The broadcast pipeline, once the epoch is decided.
+    proposals: Option<Proposals>,
+    /// Sync barriers waiting for a zxid to commit: (zxid, who asked, request id).
+    barriers: Vec<(Zxid, Sid, u64)>,
+}
+
+/// Why a write could not be proposed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("this server is not serving as leader")]
+    NotServing,
+    #[error("the epoch's zxid counter is exhausted; a new epoch is being established")]
+    EpochExhausted,
+}
+
+impl Learner {
+    /// Synced (or being synced): it receives proposals and commits from now on.
+    fn forwarding(&self) -> bool {
+        matches!(
+            self.stage,
+            Stage::NewLeaderSent | Stage::Synced | Stage::UpToDate
+        )
+    }
 }
 
 impl LeaderCore {
@@ -113,6 +169,140 @@ impl LeaderCore {
             epoch_acks: BTreeSet::from([me]),
             newleader_acks: BTreeSet::from([me]),
             half_ticks: 0,
+            proposals: None,
+            barriers: Vec::new(),
+        }
+    }
+
+    /// The last committed zxid (the history's end before serving).
+    pub fn last_committed(&self) -> Zxid {
+        match &self.proposals {
+            Some(p) => p.last_committed(),
+            None => self.setup.window.last(),
+        }
+    }
+
+    /// Proposals not yet committed.
+    pub fn outstanding(&self) -> usize {
+        self.proposals.as_ref().map_or(0, |p| p.outstanding_count())
+    }
+
+    /// Propose a transaction (submitted locally, or forwarded by `origin`'s server).
+    pub fn propose(
+        &mut self,
+        txn: Arc<Vec<u8>>,
+        origin: Option<Origin>,
+    ) -> Result<(Zxid, Vec<LeaderAction>), ProposeError> {
+        let mut out = Vec::new();
+        let (Some(epoch), LeaderPhase::Serving) = (self.new_epoch, self.phase) else {
+            return Err(ProposeError::NotServing);
+        };
+        let Some(proposals) = self.proposals.as_mut() else {
+            return Err(ProposeError::NotServing);
+        };
+        let last = proposals.last_proposed();
+        let counter = if last.epoch() == epoch {
+            last.counter()
+        } else {
+            0
+        };
+        let Some(next) = counter.checked_add(1).filter(|c| *c < u32::MAX) else {
+            self.step_down(
+                "zxid counter exhausted: a new epoch must start".into(),
+                &mut out,
+            );
+            return Err(ProposeError::EpochExhausted);
+        };
+        let zxid = Zxid::new(epoch, next);
+        proposals.propose(zxid, txn.clone(), origin);
+        out.push(LeaderAction::Log {
+            zxid,
+            txn: txn.clone(),
+        });
+        for (sid, l) in &self.learners {
+            if l.role == LearnerType::Participant && l.forwarding() {
+                out.push(LeaderAction::Send {
+                    to: *sid,
+                    msg: QuorumMessage::Proposal {
+                        zxid,
+                        txn: txn.to_vec(),
+                        origin,
+                    },
+                });
+            }
+        }
+        Ok((zxid, out))
+    }
+
+    /// The leader's own log is durable up to `up_to`: its own acknowledgement.
+    pub fn on_logged(&mut self, up_to: Zxid) -> Vec<LeaderAction> {
+        let commits = match self.proposals.as_mut() {
+            Some(p) => p.logged(up_to),
+            None => Vec::new(),
+        };
+        let mut out = Vec::new();
+        self.emit_commits(commits, &mut out);
+        out
+    }
+
+    /// A read-your-writes barrier submitted on the leader: done once everything proposed so far
+    /// has committed.
+    pub fn sync_barrier(&mut self, request: u64) -> Vec<LeaderAction> {
+        let mut out = Vec::new();
+        self.add_barrier(self.setup.me, request, &mut out);
+        out
+    }
+
+    fn add_barrier(&mut self, who: Sid, request: u64, out: &mut Vec<LeaderAction>) {
+        let (last_proposed, last_committed) = match &self.proposals {
+            Some(p) => (p.last_proposed(), p.last_committed()),
+            None => (self.setup.window.last(), self.setup.window.last()),
+        };
+        if last_proposed == last_committed {
+            self.barrier_done(who, request, last_committed, out);
+        } else {
+            self.barriers.push((last_proposed, who, request));
+        }
+    }
+
+    fn barrier_done(&self, who: Sid, request: u64, zxid: Zxid, out: &mut Vec<LeaderAction>) {
+        if who == self.setup.me {
+            out.push(LeaderAction::LocalSyncDone { request, zxid });
+        } else {
+            out.push(LeaderAction::Send {
+                to: who,
+                msg: QuorumMessage::SyncDone { request, zxid },
+            });
+        }
+    }
+
+    /// Apply commits: remember them for future DIFFs, tell followers (COMMIT) and observers
+    /// (INFORM), then release the barriers they complete.
+    fn emit_commits(&mut self, commits: Vec<Commit>, out: &mut Vec<LeaderAction>) {
+        for c in commits {
+            self.setup.window.push(c.zxid, c.txn.clone());
+            for (sid, l) in &self.learners {
+                if !l.forwarding() {
+                    continue;
+                }
+                let msg = match l.role {
+                    LearnerType::Participant => QuorumMessage::Commit { zxid: c.zxid },
+                    LearnerType::Observer => QuorumMessage::Inform {
+                        zxid: c.zxid,
+                        txn: c.txn.to_vec(),
+                        origin: c.origin,
+                    },
+                };
+                out.push(LeaderAction::Send { to: *sid, msg });
+            }
+            let zxid = c.zxid;
+            out.push(LeaderAction::Apply(c));
+            let (done, waiting): (Vec<_>, Vec<_>) =
+                self.barriers.drain(..).partition(|(z, _, _)| *z <= zxid);
+            self.barriers = waiting;
+            for (_, who, request) in done {
+                self.barrier_done(who, request, zxid, out);
+            }
         }
     }
 
@@ -151,7 +341,35 @@ impl LeaderCore {
                 already_promised,
                 last_zxid,
             } => self.on_ack_epoch(from, current_epoch, already_promised, last_zxid, &mut out),
-            QuorumMessage::Ack { .. } => self.on_ack(from, &mut out),
+            QuorumMessage::AckNewLeader { epoch } if Some(epoch) == self.new_epoch => {
+                self.on_ack_new_leader(from, &mut out)
+            }
+            QuorumMessage::Ack { zxid } => {
+                let commits = match self.proposals.as_mut() {
+                    Some(p) if self.learners.get(&from).is_some_and(|l| l.forwarding()) => {
+                        p.ack(from, zxid)
+                    }
+                    _ => Vec::new(),
+                };
+                self.emit_commits(commits, &mut out);
+            }
+            QuorumMessage::Request { request, txn } => {
+                let origin = Some(Origin {
+                    server: from,
+                    request,
+                });
+                match self.propose(Arc::new(txn), origin) {
+                    Ok((_, actions)) => out.extend(actions),
+                    Err(err) => out.push(LeaderAction::Send {
+                        to: from,
+                        msg: QuorumMessage::RequestFailed {
+                            request,
+                            reason: err.to_string(),
+                        },
+                    }),
+                }
+            }
+            QuorumMessage::Sync { request } => self.add_barrier(from, request, &mut out),
             QuorumMessage::Ping => {}
             other => out.push(LeaderAction::Disconnect {
                 sid: from,
@@ -270,6 +488,7 @@ impl LeaderCore {
             Learner {
                 role,
                 accepted_epoch,
+                last_zxid: Zxid(0),
                 stage: Stage::Info,
                 silent: 0,
             },
@@ -356,14 +575,15 @@ impl LeaderCore {
                 self.epoch_acks.insert(sid);
             }
         }
+        if let Some(l) = self.learners.get_mut(&sid) {
+            l.last_zxid = last_zxid;
+            l.stage = Stage::AwaitSync;
+        }
         if self.phase == LeaderPhase::AwaitAckEpoch {
-            // Synchronisation waits until the epoch is established; remember this learner.
-            if let Some(l) = self.learners.get_mut(&sid) {
-                l.stage = Stage::NewLeaderSent;
-            }
+            // Synchronisation waits until the epoch is established.
             self.try_finish_discovery(out);
         } else {
-            self.send_new_leader(sid, out);
+            self.sync_learner(sid, out);
         }
     }
 
@@ -378,38 +598,83 @@ impl LeaderCore {
         }
         self.phase = LeaderPhase::AwaitNewLeaderAck;
         out.push(LeaderAction::PersistCurrentEpoch(epoch));
+        // The whole of the leader's history is committed in the new epoch; proposals continue
+        // after it.
+        self.proposals = Some(Proposals::new(
+            self.setup.me,
+            self.setup.voters.clone(),
+            self.setup.window.last(),
+        ));
         let answered: Vec<Sid> = self
             .learners
             .iter()
-            .filter(|(_, l)| l.stage == Stage::NewLeaderSent)
+            .filter(|(_, l)| l.stage == Stage::AwaitSync)
             .map(|(s, _)| *s)
             .collect();
         for sid in answered {
-            self.send_new_leader(sid, out);
+            self.sync_learner(sid, out);
         }
         self.try_serve(out);
     }
 
-    fn send_new_leader(&mut self, sid: Sid, out: &mut Vec<LeaderAction>) {
+    /// Bring one learner up to date, in one batch on its FIFO link: DIFF/TRUNC/SNAP, the
+    /// proposals still outstanding (followers only: observers get them as INFORMs when they
+    /// commit), then NEWLEADER.
+    fn sync_learner(&mut self, sid: Sid, out: &mut Vec<LeaderAction>) {
         let Some(epoch) = self.new_epoch else { return };
+        let Some(l) = self.learners.get(&sid) else {
+            return;
+        };
+        let role = l.role;
+        let plan = sync::decide(l.last_zxid, &self.setup.window);
+        let send = |msg| LeaderAction::Send { to: sid, msg };
+        match plan {
+            SyncPlan::Diff { txns } => {
+                out.push(send(QuorumMessage::SyncStart {
+                    mode: SyncMode::Diff,
+                }));
+                out.extend(txns.into_iter().map(|(zxid, txn)| {
+                    send(QuorumMessage::Txn {
+                        zxid,
+                        txn: txn.to_vec(),
+                    })
+                }));
+            }
+            SyncPlan::Trunc { to, txns } => {
+                out.push(send(QuorumMessage::SyncStart {
+                    mode: SyncMode::Trunc { to },
+                }));
+                out.extend(txns.into_iter().map(|(zxid, txn)| {
+                    send(QuorumMessage::Txn {
+                        zxid,
+                        txn: txn.to_vec(),
+                    })
+                }));
+            }
+            SyncPlan::Snap { zxid } => out.push(LeaderAction::SendSnapshot { to: sid, zxid }),
+        }
+        if role == LearnerType::Participant {
+            if let Some(p) = &self.proposals {
+                for (zxid, txn) in p.outstanding() {
+                    out.push(send(QuorumMessage::Proposal {
+                        zxid,
+                        txn: txn.to_vec(),
+                        origin: None,
+                    }));
+                }
+            }
+        }
+        out.push(send(QuorumMessage::NewLeader { epoch }));
         if let Some(l) = self.learners.get_mut(&sid) {
             l.stage = Stage::NewLeaderSent;
-            out.push(LeaderAction::Send {
-                to: sid,
-                msg: QuorumMessage::NewLeader {
-                    epoch,
-                    zxid: Zxid::epoch_start(epoch),
-                },
-            });
         }
     }
 
-    fn on_ack(&mut self, sid: Sid, out: &mut Vec<LeaderAction>) {
+    fn on_ack_new_leader(&mut self, sid: Sid, out: &mut Vec<LeaderAction>) {
         let Some(l) = self.learners.get_mut(&sid) else {
             return;
         };
-        if l.stage != Stage::NewLeaderSent || self.phase == LeaderPhase::AwaitAckEpoch {
-            // With replication, ACKs of proposals arrive here once serving.
+        if l.stage != Stage::NewLeaderSent {
             return;
         }
         l.stage = Stage::Synced;

@@ -1,6 +1,7 @@
 //! Discovery, the ACKEPOCH -1 rule, synchronisation and heartbeat rules of the leader core.
 
 use super::*;
+use crate::zab::messages::SyncMode;
 
 const ENSEMBLE: u64 = 9;
 
@@ -19,6 +20,7 @@ fn setup(voters: &[u64], observers: &[u64], accepted: u32, current: u32) -> Lead
         accepted_epoch: Epoch(accepted),
         current_epoch: Epoch(current),
         last_zxid: Zxid(0),
+        window: CommittedWindow::new(Zxid(0), 100, 1 << 20),
         init_limit_half_ticks: 20,
         sync_limit_half_ticks: 10,
     }
@@ -43,8 +45,8 @@ fn ack_epoch(current: u32, already_promised: bool) -> QuorumMessage {
 }
 
 fn ack(epoch: u32) -> QuorumMessage {
-    QuorumMessage::Ack {
-        zxid: Zxid::epoch_start(Epoch(epoch)),
+    QuorumMessage::AckNewLeader {
+        epoch: Epoch(epoch),
     }
 }
 
@@ -160,10 +162,15 @@ fn serving_needs_a_quorum_of_newleader_acks_then_uptodate_goes_out() {
         vec![QuorumMessage::LeaderInfo { epoch: Epoch(1) }]
     );
     let out = l.on_message(Sid(5), ack_epoch(0, false));
-    assert!(matches!(
-        sent(&out, 5)[..],
-        [QuorumMessage::NewLeader { .. }]
-    ));
+    assert_eq!(
+        sent(&out, 5),
+        vec![
+            QuorumMessage::SyncStart {
+                mode: SyncMode::Diff
+            },
+            QuorumMessage::NewLeader { epoch: Epoch(1) }
+        ]
+    );
     let out = l.on_message(Sid(5), ack(1));
     assert_eq!(sent(&out, 5), vec![QuorumMessage::UpToDate]);
     assert_eq!(l.counts().synced_followers, 3);
@@ -239,6 +246,201 @@ fn a_single_voter_with_observers_leads_alone() {
             LeaderAction::PersistAcceptedEpoch(Epoch(1)),
             LeaderAction::PersistCurrentEpoch(Epoch(1)),
             LeaderAction::Serving { epoch: Epoch(1) },
+        ]
+    );
+}
+
+fn apply_zxids(actions: &[LeaderAction]) -> Vec<Zxid> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            LeaderAction::Apply(c) => Some(c.zxid),
+            _ => None,
+        })
+        .collect()
+}
+
+fn z(c: u32) -> Zxid {
+    Zxid::new(Epoch(1), c)
+}
+
+#[test]
+fn proposals_go_to_followers_and_commit_once_a_quorum_has_them_durably() {
+    let mut l = serving_leader();
+    // The observer 4 joins too.
+    l.on_message(Sid(4), info(4, LearnerType::Observer, 0));
+    l.on_message(Sid(4), ack_epoch(0, false));
+    l.on_message(Sid(4), ack(1));
+    let (zxid, out) = l
+        .propose(Arc::new(vec![7]), None)
+        .expect("a serving leader proposes");
+    assert_eq!(zxid, z(1));
+    assert!(matches!(out[0], LeaderAction::Log { zxid, .. } if zxid == z(1)));
+    assert!(matches!(
+        sent(&out, 1)[..],
+        [QuorumMessage::Proposal { .. }]
+    ));
+    assert!(
+        sent(&out, 4).is_empty(),
+        "observers get INFORM on commit, not proposals"
+    );
+    // Follower 1's ack alone, then the leader's own fsync: the commit.
+    assert!(apply_zxids(&l.on_message(Sid(1), QuorumMessage::Ack { zxid: z(1) })).is_empty());
+    let out = l.on_logged(z(1));
+    assert_eq!(apply_zxids(&out), vec![z(1)]);
+    assert_eq!(sent(&out, 1), vec![QuorumMessage::Commit { zxid: z(1) }]);
+    assert_eq!(
+        sent(&out, 4),
+        vec![QuorumMessage::Inform {
+            zxid: z(1),
+            txn: vec![7],
+            origin: None
+        }]
+    );
+    assert_eq!(l.last_committed(), z(1));
+}
+
+#[test]
+fn a_learner_joining_mid_stream_gets_the_history_then_the_outstanding_proposals() {
+    let mut l = serving_leader();
+    let (z1, _) = l.propose(Arc::new(vec![1]), None).expect("propose");
+    l.on_logged(z1);
+    l.on_message(Sid(1), QuorumMessage::Ack { zxid: z1 });
+    let (z2, _) = l.propose(Arc::new(vec![2]), None).expect("propose");
+    // Server 2 arrives with nothing: DIFF of the committed z1, the outstanding z2, NEWLEADER.
+    l.on_message(Sid(2), info(2, LearnerType::Participant, 0));
+    let out = l.on_message(Sid(2), ack_epoch(0, false));
+    assert_eq!(
+        sent(&out, 2),
+        vec![
+            QuorumMessage::SyncStart {
+                mode: SyncMode::Diff
+            },
+            QuorumMessage::Txn {
+                zxid: z1,
+                txn: vec![1]
+            },
+            QuorumMessage::Proposal {
+                zxid: z2,
+                txn: vec![2],
+                origin: None
+            },
+            QuorumMessage::NewLeader { epoch: Epoch(1) },
+        ]
+    );
+    // Its ack counts toward z2 right away.
+    let out = l.on_message(Sid(2), QuorumMessage::Ack { zxid: z2 });
+    assert!(
+        apply_zxids(&out).is_empty(),
+        "the leader has not fsynced z2 yet"
+    );
+    assert_eq!(apply_zxids(&l.on_logged(z2)), vec![z2]);
+}
+
+#[test]
+fn forwarded_requests_carry_their_origin_and_fail_clearly_when_not_serving() {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3], &[], 0, 0));
+    l.on_message(Sid(1), info(1, LearnerType::Participant, 0));
+    let out = l.on_message(
+        Sid(1),
+        QuorumMessage::Request {
+            request: 5,
+            txn: vec![1],
+        },
+    );
+    assert!(matches!(
+        &sent(&out, 1)[..],
+        [QuorumMessage::RequestFailed { request: 5, .. }]
+    ));
+    let mut l = serving_leader();
+    let out = l.on_message(
+        Sid(1),
+        QuorumMessage::Request {
+            request: 6,
+            txn: vec![1],
+        },
+    );
+    assert!(matches!(
+        &sent(&out, 1)[..],
+        [QuorumMessage::Proposal {
+            origin: Some(Origin {
+                server: Sid(1),
+                request: 6
+            }),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn sync_barriers_complete_after_everything_proposed_before_them_commits() {
+    let mut l = serving_leader();
+    // Nothing outstanding: done at once.
+    let out = l.on_message(Sid(1), QuorumMessage::Sync { request: 1 });
+    assert!(matches!(
+        &sent(&out, 1)[..],
+        [QuorumMessage::SyncDone { request: 1, .. }]
+    ));
+    let (z1, _) = l.propose(Arc::new(vec![1]), None).expect("propose");
+    let out = l.on_message(Sid(1), QuorumMessage::Sync { request: 2 });
+    assert!(sent(&out, 1).is_empty());
+    assert!(l.sync_barrier(3).is_empty());
+    l.on_message(Sid(1), QuorumMessage::Ack { zxid: z1 });
+    let out = l.on_logged(z1);
+    // COMMIT first, then the barrier's answer, on the same link.
+    assert_eq!(
+        sent(&out, 1),
+        vec![
+            QuorumMessage::Commit { zxid: z1 },
+            QuorumMessage::SyncDone {
+                request: 2,
+                zxid: z1
+            }
+        ]
+    );
+    assert!(out.contains(&LeaderAction::LocalSyncDone {
+        request: 3,
+        zxid: z1
+    }));
+}
+
+#[test]
+fn proposing_is_refused_unless_serving() {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3], &[], 0, 0));
+    assert_eq!(
+        l.propose(Arc::new(vec![]), None).map(|(z, _)| z),
+        Err(ProposeError::NotServing)
+    );
+}
+
+#[test]
+fn a_learner_behind_gets_exactly_the_missing_history_on_sync() {
+    let mut s = setup(&[1, 2, 3], &[], 1, 1);
+    s.last_zxid = Zxid::new(Epoch(1), 3);
+    for c in 1..=3 {
+        s.window
+            .push(Zxid::new(Epoch(1), c), Arc::new(vec![c as u8]));
+    }
+    let mut l = LeaderCore::new(s);
+    l.on_message(Sid(1), info(1, LearnerType::Participant, 1));
+    let out = l.on_message(
+        Sid(1),
+        QuorumMessage::AckEpoch {
+            current_epoch: Epoch(1),
+            already_promised: false,
+            last_zxid: Zxid::new(Epoch(1), 2),
+        },
+    );
+    assert_eq!(
+        sent(&out, 1)[..2],
+        [
+            QuorumMessage::SyncStart {
+                mode: SyncMode::Diff
+            },
+            QuorumMessage::Txn {
+                zxid: Zxid::new(Epoch(1), 3),
+                txn: vec![3]
+            }
         ]
     );
 }

@@ -1,10 +1,22 @@
-//! The learner side (follower or observer) of ZAB's discovery and synchronisation, as a pure
-//! state machine. The rule that matters most: a learner promises an epoch only once. If the
-//! proposed epoch equals the one it already accepted, it answers with `already_promised` (ZooKeeper's
-//! currentEpoch = -1) so the leader can sync it but never counts it toward that epoch's quorum.
+//! The learner side (follower or observer) of ZAB's discovery, synchronisation and broadcast, as
+//! a pure state machine.
+//!
+//! Rules that matter most:
+//! - A learner promises an epoch only once. If the proposed epoch equals the one it already
+//!   accepted it answers with `already_promised` (ZooKeeper's currentEpoch = -1), so the leader
+//!   can sync it but never counts it toward that epoch's quorum.
+//! - Sync data is only buffered until NEWLEADER. Then, in this order: the data is logged and made
+//!   durable, *then* currentEpoch is persisted, *then* NEWLEADER is acknowledged (ZooKeeper's
+//!   order). Persisting the epoch first would let a server with a short log out-vote, on epoch,
+//!   a server holding committed transactions.
+//! - A proposal is acknowledged only after the fsync that covers it (the shell sends the
+//!   cumulative `Ack` after its group commit), and commits are applied strictly in order.
 
-use super::messages::{QuorumMessage, QUORUM_PROTOCOL_VERSION};
+use super::broadcast::Origin;
+use super::messages::{QuorumMessage, SyncMode, QUORUM_PROTOCOL_VERSION};
 use crate::ids::{Epoch, LearnerType, Sid, Zxid};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LearnerAction {
@@ -13,9 +25,45 @@ pub enum LearnerAction {
     /// Durably record this epoch as current before anything that follows.
     PersistCurrentEpoch(Epoch),
     Send(QuorumMessage),
+    /// TRUNC: cut the log after this zxid (durably) and rebuild the state from what remains.
+    Truncate(Zxid),
+    /// SNAP: replace the whole state with this snapshot, durably.
+    InstallSnapshot {
+        zxid: Zxid,
+        data: Vec<u8>,
+    },
+    /// Append to the log; durable only after the next `SyncLog` or group commit.
+    Log {
+        zxid: Zxid,
+        txn: Arc<Vec<u8>>,
+    },
+    /// A follower's broadcast proposal: log it, and after the group fsync that covers it send
+    /// `Ack { zxid: last synced }`.
+    LogAndAck {
+        zxid: Zxid,
+        txn: Arc<Vec<u8>>,
+    },
+    /// Make everything logged so far durable before any later action.
+    SyncLog,
+    /// Apply a committed transaction to the data tree; answer its origin if it is this server.
+    Apply {
+        zxid: Zxid,
+        txn: Arc<Vec<u8>>,
+        origin: Option<Origin>,
+    },
     /// UPTODATE arrived: serve as follower/observer of `epoch`.
     Serving {
         epoch: Epoch,
+    },
+    /// The leader refused a write forwarded from here.
+    RequestFailed {
+        request: u64,
+        reason: String,
+    },
+    /// A sync barrier forwarded from here completed: everything committed before it is applied.
+    SyncDone {
+        request: u64,
+        zxid: Zxid,
     },
 }
 
@@ -30,21 +78,41 @@ pub enum LearnerError {
     },
     #[error("NEWLEADER for epoch {got}, but LEADERINFO said {expected}")]
     EpochMismatch { expected: Epoch, got: Epoch },
+    #[error("COMMIT of {got}, but the next pending proposal is {expected:?}")]
+    CommitOutOfOrder { expected: Option<Zxid>, got: Zxid },
+    #[error("{what} {got} does not follow {last}")]
+    NotIncreasing {
+        what: &'static str,
+        got: Zxid,
+        last: Zxid,
+    },
+    #[error("NEWLEADER before the snapshot was complete")]
+    IncompleteSnapshot,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What arrived between SYNCSTART and NEWLEADER.
+#[derive(Debug, Default)]
+struct SyncBuffer {
+    mode: Option<SyncMode>,
+    txns: Vec<(Zxid, Arc<Vec<u8>>)>,
+    snapshot: Vec<u8>,
+    snapshot_complete: bool,
+    proposals: Vec<(Zxid, Arc<Vec<u8>>, Option<Origin>)>,
+}
+
+#[derive(Debug)]
 enum Phase {
     AwaitLeaderInfo,
-    AwaitNewLeader(Epoch),
+    Syncing(Epoch, SyncBuffer),
     AwaitUpToDate(Epoch),
     Serving(Epoch),
 }
 
 impl Phase {
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Phase::AwaitLeaderInfo => "waiting for LEADERINFO",
-            Phase::AwaitNewLeader(_) => "waiting for NEWLEADER",
+            Phase::Syncing(..) => "syncing",
             Phase::AwaitUpToDate(_) => "waiting for UPTODATE",
             Phase::Serving(_) => "serving",
         }
@@ -60,6 +128,10 @@ pub struct LearnerCore {
     current: Epoch,
     last_zxid: Zxid,
     phase: Phase,
+    /// Proposals logged but not yet committed, oldest first.
+    pending: VecDeque<(Zxid, Arc<Vec<u8>>, Option<Origin>)>,
+    /// Last zxid handed to the log (sync data, proposals, informs).
+    last_logged: Zxid,
 }
 
 impl LearnerCore {
@@ -79,11 +151,18 @@ impl LearnerCore {
             current,
             last_zxid,
             phase: Phase::AwaitLeaderInfo,
+            pending: VecDeque::new(),
+            last_logged: last_zxid,
         }
     }
 
     pub fn is_serving(&self) -> bool {
         matches!(self.phase, Phase::Serving(_))
+    }
+
+    /// Proposals logged and not yet committed.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
     }
 
     /// The first message on a fresh connection to the leader.
@@ -98,9 +177,22 @@ impl LearnerCore {
     }
 
     pub fn on_message(&mut self, msg: QuorumMessage) -> Result<Vec<LearnerAction>, LearnerError> {
-        match (msg, self.phase) {
-            (QuorumMessage::Ping, _) => Ok(vec![LearnerAction::Send(QuorumMessage::Ping)]),
-            (QuorumMessage::LeaderInfo { epoch }, Phase::AwaitLeaderInfo) => {
+        if msg == QuorumMessage::Ping {
+            return Ok(vec![LearnerAction::Send(QuorumMessage::Ping)]);
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::AwaitLeaderInfo);
+        let (phase, result) = self.step(phase, msg);
+        self.phase = phase;
+        result
+    }
+
+    fn step(
+        &mut self,
+        phase: Phase,
+        msg: QuorumMessage,
+    ) -> (Phase, Result<Vec<LearnerAction>, LearnerError>) {
+        match (phase, msg) {
+            (Phase::AwaitLeaderInfo, QuorumMessage::LeaderInfo { epoch }) => {
                 let mut out = Vec::new();
                 let already_promised = if epoch > self.accepted {
                     out.push(LearnerAction::PersistAcceptedEpoch(epoch));
@@ -109,143 +201,236 @@ impl LearnerCore {
                 } else if epoch == self.accepted {
                     true
                 } else {
-                    return Err(LearnerError::EpochBehind {
+                    let err = LearnerError::EpochBehind {
                         proposed: epoch,
                         accepted: self.accepted,
-                    });
+                    };
+                    return (Phase::AwaitLeaderInfo, Err(err));
                 };
                 out.push(LearnerAction::Send(QuorumMessage::AckEpoch {
                     current_epoch: self.current,
                     already_promised,
                     last_zxid: self.last_zxid,
                 }));
-                self.phase = Phase::AwaitNewLeader(epoch);
-                Ok(out)
+                (Phase::Syncing(epoch, SyncBuffer::default()), Ok(out))
             }
-            (QuorumMessage::NewLeader { epoch, zxid }, Phase::AwaitNewLeader(expected)) => {
-                if epoch != expected {
-                    return Err(LearnerError::EpochMismatch {
-                        expected,
-                        got: epoch,
+            (Phase::Syncing(epoch, buf), msg) => self.on_sync_message(epoch, buf, msg),
+            (Phase::AwaitUpToDate(epoch), QuorumMessage::UpToDate) => (
+                Phase::Serving(epoch),
+                Ok(vec![LearnerAction::Serving { epoch }]),
+            ),
+            (Phase::AwaitUpToDate(epoch), msg) => {
+                let result = self.on_broadcast(msg);
+                (Phase::AwaitUpToDate(epoch), result)
+            }
+            (Phase::Serving(epoch), msg) => {
+                let result = self.on_broadcast(msg);
+                (Phase::Serving(epoch), result)
+            }
+            (phase, msg) => {
+                let err = LearnerError::Unexpected {
+                    got: msg.kind(),
+                    phase: phase.name(),
+                };
+                (phase, Err(err))
+            }
+        }
+    }
+
+    fn on_sync_message(
+        &mut self,
+        epoch: Epoch,
+        mut buf: SyncBuffer,
+        msg: QuorumMessage,
+    ) -> (Phase, Result<Vec<LearnerAction>, LearnerError>) {
+        let mut out = Vec::new();
+        match msg {
+            QuorumMessage::SyncStart { mode } if buf.mode.is_none() => {
+                buf.mode = Some(mode);
+                if let SyncMode::Trunc { to } = mode {
+                    // The tail after `to` was never committed by the new leader: drop it now.
+                    out.push(LearnerAction::Truncate(to));
+                    self.last_logged = to;
+                    self.last_zxid = to;
+                }
+            }
+            QuorumMessage::Txn { zxid, txn }
+                if matches!(buf.mode, Some(SyncMode::Diff | SyncMode::Trunc { .. })) =>
+            {
+                let last = buf.txns.last().map(|(z, _)| *z).unwrap_or(self.last_zxid);
+                if zxid <= last {
+                    let err = LearnerError::NotIncreasing {
+                        what: "TXN",
+                        got: zxid,
+                        last,
+                    };
+                    return (Phase::Syncing(epoch, buf), Err(err));
+                }
+                buf.txns.push((zxid, Arc::new(txn)));
+            }
+            QuorumMessage::SnapChunk { data, last }
+                if matches!(buf.mode, Some(SyncMode::Snap { .. })) && !buf.snapshot_complete =>
+            {
+                buf.snapshot.extend_from_slice(&data);
+                buf.snapshot_complete = last;
+            }
+            QuorumMessage::Proposal { zxid, txn, origin } if buf.mode.is_some() => {
+                buf.proposals.push((zxid, Arc::new(txn), origin));
+            }
+            QuorumMessage::NewLeader { epoch: announced } => {
+                if announced != epoch {
+                    let err = LearnerError::EpochMismatch {
+                        expected: epoch,
+                        got: announced,
+                    };
+                    return (Phase::Syncing(epoch, buf), Err(err));
+                }
+                return match self.finish_sync(epoch, buf) {
+                    Ok(actions) => (Phase::AwaitUpToDate(epoch), Ok(actions)),
+                    Err(err) => (Phase::AwaitLeaderInfo, Err(err)),
+                };
+            }
+            other => {
+                let err = LearnerError::Unexpected {
+                    got: other.kind(),
+                    phase: "syncing",
+                };
+                return (Phase::Syncing(epoch, buf), Err(err));
+            }
+        }
+        (Phase::Syncing(epoch, buf), Ok(out))
+    }
+
+    /// NEWLEADER: persist the sync data, then the epoch, then acknowledge.
+    fn finish_sync(
+        &mut self,
+        epoch: Epoch,
+        buf: SyncBuffer,
+    ) -> Result<Vec<LearnerAction>, LearnerError> {
+        let mut out = Vec::new();
+        if let Some(SyncMode::Snap { zxid }) = buf.mode {
+            if !buf.snapshot_complete {
+                return Err(LearnerError::IncompleteSnapshot);
+            }
+            out.push(LearnerAction::InstallSnapshot {
+                zxid,
+                data: buf.snapshot,
+            });
+            self.last_logged = zxid;
+            self.last_zxid = zxid;
+        }
+        for (zxid, txn) in &buf.txns {
+            out.push(LearnerAction::Log {
+                zxid: *zxid,
+                txn: txn.clone(),
+            });
+            self.last_logged = *zxid;
+        }
+        let is_follower = self.role == LearnerType::Participant;
+        for (zxid, txn, origin) in &buf.proposals {
+            if *zxid <= self.last_logged {
+                return Err(LearnerError::NotIncreasing {
+                    what: "PROPOSAL",
+                    got: *zxid,
+                    last: self.last_logged,
+                });
+            }
+            out.push(LearnerAction::Log {
+                zxid: *zxid,
+                txn: txn.clone(),
+            });
+            self.last_logged = *zxid;
+            self.pending.push_back((*zxid, txn.clone(), *origin));
+        }
+        out.push(LearnerAction::SyncLog);
+        out.push(LearnerAction::PersistCurrentEpoch(epoch));
+        self.current = epoch;
+        self.last_zxid = self.last_logged;
+        for (zxid, txn) in buf.txns {
+            out.push(LearnerAction::Apply {
+                zxid,
+                txn,
+                origin: None,
+            });
+        }
+        out.push(LearnerAction::Send(QuorumMessage::AckNewLeader { epoch }));
+        if is_follower && !self.pending.is_empty() {
+            out.push(LearnerAction::Send(QuorumMessage::Ack {
+                zxid: self.last_logged,
+            }));
+        }
+        Ok(out)
+    }
+
+    fn on_broadcast(&mut self, msg: QuorumMessage) -> Result<Vec<LearnerAction>, LearnerError> {
+        match msg {
+            QuorumMessage::Proposal { zxid, txn, origin }
+                if self.role == LearnerType::Participant =>
+            {
+                if zxid <= self.last_logged {
+                    return Err(LearnerError::NotIncreasing {
+                        what: "PROPOSAL",
+                        got: zxid,
+                        last: self.last_logged,
                     });
                 }
-                self.current = epoch;
-                self.phase = Phase::AwaitUpToDate(epoch);
+                self.last_logged = zxid;
+                self.last_zxid = zxid;
+                let txn = Arc::new(txn);
+                self.pending.push_back((zxid, txn.clone(), origin));
+                Ok(vec![LearnerAction::LogAndAck { zxid, txn }])
+            }
+            QuorumMessage::Commit { zxid } if self.role == LearnerType::Participant => {
+                match self.pending.front() {
+                    Some((first, _, _)) if *first == zxid => {}
+                    other => {
+                        return Err(LearnerError::CommitOutOfOrder {
+                            expected: other.map(|(z, _, _)| *z),
+                            got: zxid,
+                        });
+                    }
+                }
+                let Some((zxid, txn, origin)) = self.pending.pop_front() else {
+                    return Err(LearnerError::CommitOutOfOrder {
+                        expected: None,
+                        got: zxid,
+                    });
+                };
+                Ok(vec![LearnerAction::Apply { zxid, txn, origin }])
+            }
+            QuorumMessage::Inform { zxid, txn, origin } if self.role == LearnerType::Observer => {
+                if zxid <= self.last_logged {
+                    return Err(LearnerError::NotIncreasing {
+                        what: "INFORM",
+                        got: zxid,
+                        last: self.last_logged,
+                    });
+                }
+                self.last_logged = zxid;
+                self.last_zxid = zxid;
+                let txn = Arc::new(txn);
                 Ok(vec![
-                    LearnerAction::PersistCurrentEpoch(epoch),
-                    LearnerAction::Send(QuorumMessage::Ack { zxid }),
+                    LearnerAction::Log {
+                        zxid,
+                        txn: txn.clone(),
+                    },
+                    LearnerAction::Apply { zxid, txn, origin },
                 ])
             }
-            (QuorumMessage::UpToDate, Phase::AwaitUpToDate(epoch)) => {
-                self.phase = Phase::Serving(epoch);
-                Ok(vec![LearnerAction::Serving { epoch }])
+            QuorumMessage::RequestFailed { request, reason } => {
+                Ok(vec![LearnerAction::RequestFailed { request, reason }])
             }
-            (msg, phase) => Err(LearnerError::Unexpected {
-                got: msg.kind(),
-                phase: phase.name(),
+            QuorumMessage::SyncDone { request, zxid } => {
+                Ok(vec![LearnerAction::SyncDone { request, zxid }])
+            }
+            other => Err(LearnerError::Unexpected {
+                got: other.kind(),
+                phase: self.phase.name(),
             }),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn learner(accepted: u32, current: u32) -> LearnerCore {
-        LearnerCore::new(
-            Sid(2),
-            LearnerType::Participant,
-            9,
-            Epoch(accepted),
-            Epoch(current),
-            Zxid(0),
-        )
-    }
-
-    #[test]
-    fn a_new_epoch_is_persisted_before_it_is_acknowledged() {
-        let mut l = learner(3, 3);
-        let out = l
-            .on_message(QuorumMessage::LeaderInfo { epoch: Epoch(4) })
-            .expect("ok");
-        assert_eq!(out[0], LearnerAction::PersistAcceptedEpoch(Epoch(4)));
-        assert_eq!(
-            out[1],
-            LearnerAction::Send(QuorumMessage::AckEpoch {
-                current_epoch: Epoch(3),
-                already_promised: false,
-                last_zxid: Zxid(0)
-            })
-        );
-    }
-
-    #[test]
-    fn an_epoch_already_promised_is_answered_but_marked_so_it_is_not_counted() {
-        let mut l = learner(4, 3);
-        let out = l
-            .on_message(QuorumMessage::LeaderInfo { epoch: Epoch(4) })
-            .expect("ok");
-        assert_eq!(
-            out,
-            vec![LearnerAction::Send(QuorumMessage::AckEpoch {
-                current_epoch: Epoch(3),
-                already_promised: true,
-                last_zxid: Zxid(0)
-            })]
-        );
-    }
-
-    #[test]
-    fn an_older_epoch_is_refused() {
-        let mut l = learner(5, 5);
-        assert_eq!(
-            l.on_message(QuorumMessage::LeaderInfo { epoch: Epoch(4) }),
-            Err(LearnerError::EpochBehind {
-                proposed: Epoch(4),
-                accepted: Epoch(5)
-            })
-        );
-    }
-
-    #[test]
-    fn full_handshake_to_serving() {
-        let mut l = learner(0, 0);
-        l.on_message(QuorumMessage::LeaderInfo { epoch: Epoch(1) })
-            .expect("leaderinfo");
-        let out = l
-            .on_message(QuorumMessage::NewLeader {
-                epoch: Epoch(1),
-                zxid: Zxid::epoch_start(Epoch(1)),
-            })
-            .expect("newleader");
-        assert_eq!(out[0], LearnerAction::PersistCurrentEpoch(Epoch(1)));
-        assert!(!l.is_serving());
-        let out = l.on_message(QuorumMessage::UpToDate).expect("uptodate");
-        assert_eq!(out, vec![LearnerAction::Serving { epoch: Epoch(1) }]);
-        assert!(l.is_serving());
-        assert_eq!(
-            l.on_message(QuorumMessage::Ping).expect("ping"),
-            vec![LearnerAction::Send(QuorumMessage::Ping)]
-        );
-    }
-
-    #[test]
-    fn out_of_order_messages_are_errors() {
-        let mut l = learner(0, 0);
-        assert!(l.on_message(QuorumMessage::UpToDate).is_err());
-        let mut l = learner(0, 0);
-        l.on_message(QuorumMessage::LeaderInfo { epoch: Epoch(1) })
-            .expect("leaderinfo");
-        assert_eq!(
-            l.on_message(QuorumMessage::NewLeader {
-                epoch: Epoch(2),
-                zxid: Zxid(0)
-            }),
-            Err(LearnerError::EpochMismatch {
-                expected: Epoch(1),
-                got: Epoch(2)
-            })
-        );
-    }
-}
+#[path = "learner_tests.rs"]
+mod tests;

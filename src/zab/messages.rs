@@ -1,12 +1,26 @@
 //! Messages on the quorum port (leader <-> learner), named after ZooKeeper's packet kinds.
-//! The replicated log (PROPOSAL, COMMIT, DIFF, TRUNC, SNAP, INFORM, REQUEST) joins this enum
-//! with the replication work.
+//!
+//! Transactions travel as opaque bytes: ZAB orders and replicates them, the data tree gives them
+//! meaning. Large state never travels in one frame: a DIFF is one `Txn` message per
+//! transaction and a SNAP is a sequence of bounded `SnapChunk`s.
 
+use super::broadcast::Origin;
 use crate::ids::{Epoch, LearnerType, Sid, Zxid};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when the quorum wire format changes incompatibly.
-pub const QUORUM_PROTOCOL_VERSION: u32 = 1;
+pub const QUORUM_PROTOCOL_VERSION: u32 = 2;
+
+/// How the leader syncs a learner (the first message after ACKEPOCH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncMode {
+    /// `Txn` messages follow: the committed transactions after the learner's last zxid.
+    Diff,
+    /// Cut the learner's log after `to`, then `Txn` messages follow.
+    Trunc { to: Zxid },
+    /// `SnapChunk` messages follow: the whole state as of `zxid`.
+    Snap { zxid: Zxid },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QuorumMessage {
@@ -28,12 +42,42 @@ pub enum QuorumMessage {
         already_promised: bool,
         last_zxid: Zxid,
     },
-    /// NEWLEADER: sent after the learner is synced.
-    NewLeader { epoch: Epoch, zxid: Zxid },
-    /// ACK of NEWLEADER (and, with replication, of proposals).
-    Ack { zxid: Zxid },
+    /// DIFF / TRUNC / SNAP: how the sync data that follows is to be taken.
+    SyncStart { mode: SyncMode },
+    /// One committed transaction of a DIFF.
+    Txn { zxid: Zxid, txn: Vec<u8> },
+    /// Part of a snapshot; `last` marks the final chunk.
+    SnapChunk { data: Vec<u8>, last: bool },
+    /// NEWLEADER: the sync data is complete.
+    NewLeader { epoch: Epoch },
+    /// The learner has persisted the sync data and the new epoch.
+    AckNewLeader { epoch: Epoch },
     /// UPTODATE: the leader serves; so may the learner.
     UpToDate,
+    /// PROPOSAL (to followers).
+    Proposal {
+        zxid: Zxid,
+        txn: Vec<u8>,
+        origin: Option<Origin>,
+    },
+    /// ACK: everything up to `zxid` is durably logged (cumulative).
+    Ack { zxid: Zxid },
+    /// COMMIT (to followers).
+    Commit { zxid: Zxid },
+    /// INFORM (to observers): a committed transaction with its bytes.
+    Inform {
+        zxid: Zxid,
+        txn: Vec<u8>,
+        origin: Option<Origin>,
+    },
+    /// REQUEST: a learner forwards a write submitted to it.
+    Request { request: u64, txn: Vec<u8> },
+    /// The leader could not take a forwarded write.
+    RequestFailed { request: u64, reason: String },
+    /// SYNC: a barrier for read-your-writes on a learner.
+    Sync { request: u64 },
+    /// Every transaction committed before the barrier has been sent ahead of this.
+    SyncDone { request: u64, zxid: Zxid },
     /// Heartbeat, both ways.
     Ping,
 }
@@ -44,9 +88,20 @@ impl QuorumMessage {
             QuorumMessage::LearnerInfo { .. } => "LEARNERINFO",
             QuorumMessage::LeaderInfo { .. } => "LEADERINFO",
             QuorumMessage::AckEpoch { .. } => "ACKEPOCH",
+            QuorumMessage::SyncStart { .. } => "SYNCSTART",
+            QuorumMessage::Txn { .. } => "TXN",
+            QuorumMessage::SnapChunk { .. } => "SNAPCHUNK",
             QuorumMessage::NewLeader { .. } => "NEWLEADER",
-            QuorumMessage::Ack { .. } => "ACK",
+            QuorumMessage::AckNewLeader { .. } => "ACKNEWLEADER",
             QuorumMessage::UpToDate => "UPTODATE",
+            QuorumMessage::Proposal { .. } => "PROPOSAL",
+            QuorumMessage::Ack { .. } => "ACK",
+            QuorumMessage::Commit { .. } => "COMMIT",
+            QuorumMessage::Inform { .. } => "INFORM",
+            QuorumMessage::Request { .. } => "REQUEST",
+            QuorumMessage::RequestFailed { .. } => "REQUESTFAILED",
+            QuorumMessage::Sync { .. } => "SYNC",
+            QuorumMessage::SyncDone { .. } => "SYNCDONE",
             QuorumMessage::Ping => "PING",
         }
     }
