@@ -11,7 +11,7 @@
 
 use crate::config::Config;
 use crate::election::{Action, Decision, Fle, TimerId, Voters};
-use crate::ids::{LearnerType, ServerState, Sid, Zxid};
+use crate::ids::{Epoch, LearnerType, ServerState, Sid, Zxid};
 use crate::net::election::{ensemble_id, ElectionEvent, ElectionNet, ElectionSetup};
 use crate::net::link::{Link, LinkEvent, LinkId};
 use crate::net::{TcpListener, TcpStream};
@@ -376,19 +376,15 @@ impl Peer {
         while let Some(action) = queue.pop_front() {
             match action {
                 LeaderAction::PersistAcceptedEpoch(e) => {
-                    if let Err(err) = self.epochs.set_accepted(e) {
-                        return Some(self.disk_failure(err));
+                    if let Err(cause) = self.persist_accepted(e) {
+                        return Some(cause);
                     }
-                    self.board.update(|s| s.accepted_epoch = e);
                 }
                 LeaderAction::PersistCurrentEpoch(e) => {
-                    if let Err(err) = self.epochs.set_current(e) {
-                        return Some(self.disk_failure(err));
+                    if let Err(cause) = self.persist_current(e) {
+                        return Some(cause);
                     }
-                    self.board.update(|s| {
-                        s.current_epoch = e;
-                        s.phase = ZabPhase::Synchronization;
-                    });
+                    self.board.update(|s| s.phase = ZabPhase::Synchronization);
                 }
                 LeaderAction::Send { to, msg } => {
                     if msg == QuorumMessage::UpToDate {
@@ -451,6 +447,24 @@ impl Peer {
             }
         });
         None
+    }
+
+    /// Durably promise `epoch` (fsynced before this returns), then show it.
+    fn persist_accepted(&mut self, epoch: Epoch) -> Result<(), LookingCause> {
+        self.epochs
+            .set_accepted(epoch)
+            .map_err(|err| self.disk_failure(err))?;
+        self.board.update(|s| s.accepted_epoch = epoch);
+        Ok(())
+    }
+
+    /// Durably record `epoch` as current (fsynced before this returns), then show it.
+    fn persist_current(&mut self, epoch: Epoch) -> Result<(), LookingCause> {
+        self.epochs
+            .set_current(epoch)
+            .map_err(|err| self.disk_failure(err))?;
+        self.board.update(|s| s.current_epoch = epoch);
+        Ok(())
     }
 
     fn disk_failure(&self, err: EpochError) -> LookingCause {
@@ -556,19 +570,15 @@ impl Peer {
         for action in actions {
             match action {
                 LearnerAction::PersistAcceptedEpoch(e) => {
-                    if let Err(err) = self.epochs.set_accepted(e) {
-                        return Some(self.disk_failure(err));
+                    if let Err(cause) = self.persist_accepted(e) {
+                        return Some(cause);
                     }
-                    self.board.update(|s| {
-                        s.accepted_epoch = e;
-                        s.phase = ZabPhase::Synchronization;
-                    });
+                    self.board.update(|s| s.phase = ZabPhase::Synchronization);
                 }
                 LearnerAction::PersistCurrentEpoch(e) => {
-                    if let Err(err) = self.epochs.set_current(e) {
-                        return Some(self.disk_failure(err));
+                    if let Err(cause) = self.persist_current(e) {
+                        return Some(cause);
                     }
-                    self.board.update(|s| s.current_epoch = e);
                 }
                 LearnerAction::Send(msg) => {
                     if let Err(reason) = link.send(msg) {

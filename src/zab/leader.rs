@@ -588,7 +588,7 @@ impl LeaderCore {
     }
 
     /// A quorum of counted ACKEPOCHs: the epoch is established. Record it, then sync everyone
-    /// who already answered (with no log yet, sync is just NEWLEADER).
+    /// who already answered.
     fn try_finish_discovery(&mut self, out: &mut Vec<LeaderAction>) {
         let Some(epoch) = self.new_epoch else { return };
         if self.phase != LeaderPhase::AwaitAckEpoch

@@ -362,20 +362,26 @@ impl LearnerCore {
         Ok(out)
     }
 
+    /// The log only moves forward: `zxid` must follow everything logged so far.
+    fn advance(&mut self, what: &'static str, zxid: Zxid) -> Result<(), LearnerError> {
+        if zxid <= self.last_logged {
+            return Err(LearnerError::NotIncreasing {
+                what,
+                got: zxid,
+                last: self.last_logged,
+            });
+        }
+        self.last_logged = zxid;
+        self.last_zxid = zxid;
+        Ok(())
+    }
+
     fn on_broadcast(&mut self, msg: QuorumMessage) -> Result<Vec<LearnerAction>, LearnerError> {
         match msg {
             QuorumMessage::Proposal { zxid, txn, origin }
                 if self.role == LearnerType::Participant =>
             {
-                if zxid <= self.last_logged {
-                    return Err(LearnerError::NotIncreasing {
-                        what: "PROPOSAL",
-                        got: zxid,
-                        last: self.last_logged,
-                    });
-                }
-                self.last_logged = zxid;
-                self.last_zxid = zxid;
+                self.advance("PROPOSAL", zxid)?;
                 let txn = Arc::new(txn);
                 self.pending.push_back((zxid, txn.clone(), origin));
                 Ok(vec![LearnerAction::LogAndAck { zxid, txn }])
@@ -399,15 +405,7 @@ impl LearnerCore {
                 Ok(vec![LearnerAction::Apply { zxid, txn, origin }])
             }
             QuorumMessage::Inform { zxid, txn, origin } if self.role == LearnerType::Observer => {
-                if zxid <= self.last_logged {
-                    return Err(LearnerError::NotIncreasing {
-                        what: "INFORM",
-                        got: zxid,
-                        last: self.last_logged,
-                    });
-                }
-                self.last_logged = zxid;
-                self.last_zxid = zxid;
+                self.advance("INFORM", zxid)?;
                 let txn = Arc::new(txn);
                 Ok(vec![
                     LearnerAction::Log {
