@@ -13,4 +13,5 @@ pub mod node;
 pub mod peer;
 pub mod status;
 pub mod storage;
+pub mod tree;
 pub mod zab;
