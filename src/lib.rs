@@ -8,9 +8,11 @@ pub mod ids;
 pub mod net;
 pub mod server;
 
+pub mod api;
 pub mod election;
 pub mod node;
 pub mod peer;
+pub mod replica;
 pub mod status;
 pub mod storage;
 pub mod tree;

@@ -1,15 +1,19 @@
 //! A whole zabd process: bind the ports, start the client port, and run the quorum peer (or,
 //! with a single-server configuration, serve standalone).
 
+use crate::api::{Command, SubmitError, ZabClient};
 use crate::config::Config;
-use crate::ids::Zxid;
+use crate::ids::{Epoch, Zxid};
 use crate::net::TcpListener;
 use crate::peer::{Peer, PeerError, PeerListeners};
+use crate::replica::{self, Replica};
 use crate::status::{NodeStatus, Serving, StatusBoard, ZabPhase};
 use crate::storage::{Disk, EpochStore};
+use crate::tree::{Op, Txn, TxnHeader, TxnResult};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// How often, and how far apart, a port that cannot be bound is retried before giving up.
@@ -28,6 +32,8 @@ pub enum NodeError {
     Peer(#[from] PeerError),
     #[error(transparent)]
     Epoch(#[from] crate::storage::EpochError),
+    #[error("cannot recover the data: {0} (the server refuses to start rather than serve or vote without data it may have acknowledged)")]
+    Replica(#[from] replica::ReplicaError),
 }
 
 /// A node with its ports bound, ready to run.
@@ -35,7 +41,71 @@ pub struct Node {
     config: Arc<Config>,
     board: Arc<StatusBoard>,
     client: TcpListener,
-    peer: Option<Peer>,
+    api: ZabClient,
+    role: Role,
+}
+
+enum Role {
+    Peer(Box<Peer>),
+    Standalone(Box<Standalone>),
+}
+
+/// A single server: every write is logged, fsynced and applied by this server alone.
+struct Standalone {
+    replica: Replica,
+    commands: mpsc::Receiver<Command>,
+    board: Arc<StatusBoard>,
+    epoch: Epoch,
+}
+
+impl Standalone {
+    async fn run(mut self) {
+        while let Some(cmd) = self.commands.recv().await {
+            match cmd {
+                Command::Submit {
+                    session_id,
+                    cxid,
+                    op,
+                    reply,
+                } => {
+                    let _ = reply.send(self.write(session_id, cxid, op));
+                }
+                Command::Sync { reply } => {
+                    let _ = reply.send(Ok(self.replica.last_applied()));
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, session_id: i64, cxid: i32, op: Op) -> Result<TxnResult, SubmitError> {
+        let last = self.replica.last_logged();
+        let counter = if last.epoch() == self.epoch {
+            last.counter()
+        } else {
+            0
+        };
+        let next = counter.checked_add(1).ok_or(SubmitError::NotServing)?;
+        let zxid = Zxid::new(self.epoch, next);
+        let txn = Txn {
+            header: TxnHeader {
+                session_id,
+                cxid,
+                zxid,
+                time_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0),
+            },
+            op,
+        };
+        let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
+        let storage = |e: replica::ReplicaError| SubmitError::Refused(format!("storage: {e}"));
+        self.replica.append(zxid, &bytes).map_err(storage)?;
+        self.replica.sync().map_err(storage)?;
+        let result = self.replica.apply(zxid, &bytes).map_err(storage)?;
+        crate::peer::show_tree(&self.board, &self.replica);
+        Ok(result)
+    }
 }
 
 impl Node {
@@ -52,8 +122,27 @@ impl Node {
             None => format!("0.0.0.0:{}", config.client_port),
         };
         let client = bind("client", &client_addr).await?;
-        let peer = if config.is_standalone() {
-            None
+        let replica = Replica::open(&config.data_dir, &config.data_log_dir, disk.clone())?;
+        let (commands_tx, commands) = mpsc::channel(1024);
+        let api = ZabClient::new(commands_tx, replica.tree());
+        let role = if config.is_standalone() {
+            let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk)?;
+            let applied = replica.last_applied();
+            board.update(|s| {
+                s.serving = Serving::Standalone;
+                s.peer_state = "standalone";
+                s.phase = ZabPhase::Broadcast;
+                s.current_epoch = epochs.current();
+                s.accepted_epoch = epochs.accepted();
+                s.zxid = Zxid::epoch_start(epochs.current()).max(applied);
+            });
+            crate::peer::show_tree(&board, &replica);
+            Role::Standalone(Box::new(Standalone {
+                replica,
+                commands,
+                board: board.clone(),
+                epoch: epochs.current(),
+            }))
         } else {
             let me = config
                 .me()
@@ -62,30 +151,27 @@ impl Node {
                 election: bind("election", &listen_addr(&me.host, me.election_port)).await?,
                 quorum: bind("quorum", &listen_addr(&me.host, me.quorum_port)).await?,
             };
-            Some(Peer::new(
+            Role::Peer(Box::new(Peer::new(
                 config.clone(),
                 board.clone(),
                 listeners,
                 disk.clone(),
-            )?)
+                replica,
+                commands,
+            )?))
         };
-        if peer.is_none() {
-            let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk)?;
-            board.update(|s| {
-                s.serving = Serving::Standalone;
-                s.peer_state = "standalone";
-                s.phase = ZabPhase::Broadcast;
-                s.current_epoch = epochs.current();
-                s.accepted_epoch = epochs.accepted();
-                s.zxid = Zxid::epoch_start(epochs.current());
-            });
-        }
         Ok(Node {
             config,
             board,
             client,
-            peer,
+            api,
+            role,
         })
+    }
+
+    /// The library API: submit writes, read the tree, sync.
+    pub fn client(&self) -> ZabClient {
+        self.api.clone()
     }
 
     pub fn board(&self) -> Arc<StatusBoard> {
@@ -105,11 +191,11 @@ impl Node {
             self.config.clone(),
         ));
         let _client = AbortOnDrop(client);
-        match self.peer {
-            Some(peer) => peer.run().await,
-            None => {
+        match self.role {
+            Role::Peer(peer) => peer.run().await,
+            Role::Standalone(standalone) => {
                 info!(sid = %self.config.my_id, "serving standalone");
-                std::future::pending::<()>().await
+                standalone.run().await
             }
         }
     }

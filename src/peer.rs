@@ -9,15 +9,19 @@
 //! The election core keeps running while leading or following: established servers answer
 //! looking ones, which is how a restarted server learns who leads and joins without an election.
 
+use crate::api::{Command, SubmitError};
 use crate::config::Config;
 use crate::election::{Action, Decision, Fle, TimerId, Voters};
 use crate::ids::{Epoch, LearnerType, ServerState, Sid, Zxid};
 use crate::net::election::{ensemble_id, ElectionEvent, ElectionNet, ElectionSetup};
 use crate::net::link::{Link, LinkEvent, LinkId};
 use crate::net::{TcpListener, TcpStream};
+use crate::replica::{self, read_tree, Replica, ReplicaError, Request};
 use crate::status::{Counters, LearnerCounts, Serving, StatusBoard, ZabPhase};
 use crate::storage::{Disk, EpochError, EpochStore};
-use crate::zab::sync::CommittedWindow;
+use crate::tree::{Txn, TxnHeader, TxnResult};
+use crate::zab::broadcast::Origin;
+use crate::zab::messages::SyncMode;
 use crate::zab::{
     LeaderAction, LeaderCore, LeaderPhase, LeaderSetup, LearnerAction, LearnerCore, QuorumMessage,
 };
@@ -32,6 +36,8 @@ use tracing::{debug, info, warn};
 
 /// How often a learner retries connecting to its leader's quorum port.
 const CONNECT_RETRY: Duration = Duration::from_millis(20);
+/// A SNAP travels in chunks of this size (well under the quorum port's frame limit).
+const SNAP_CHUNK_BYTES: usize = 512 * 1024;
 /// The leader's in-memory history for DIFF syncs: at most this many transactions / bytes.
 const SYNC_WINDOW_TXNS: usize = 10_000;
 const SYNC_WINDOW_BYTES: usize = 64 * 1024 * 1024;
@@ -62,6 +68,16 @@ pub enum PeerError {
     Epoch(#[from] EpochError),
     #[error("the configuration has no server.{0} line")]
     NotInEnsemble(Sid),
+    #[error(
+        "the log holds zxid {zxid} of a later epoch than currentEpoch {current} \
+         (acceptedEpoch {accepted}); the epoch files do not match the log: restore them or wipe \
+         this server's data so that it resyncs from the ensemble"
+    )]
+    ZxidAheadOfEpoch {
+        zxid: Zxid,
+        current: Epoch,
+        accepted: Epoch,
+    },
 }
 
 /// The ensemble's listeners, bound before the peer starts (so a bind failure is a start-up
@@ -89,9 +105,12 @@ pub struct Peer {
     voters: Voters,
     ensemble: u64,
     epochs: EpochStore,
-    /// The last logged zxid. Until the replicated log lands this is what was last persisted
-    /// (nothing, so zero); it is what this server proposes in an election.
-    last_zxid: Zxid,
+    /// The log, snapshots and data tree; its last logged zxid is what this server proposes in
+    /// an election.
+    replica: Replica,
+    /// Writes and syncs submitted through the library API.
+    commands: mpsc::Receiver<Command>,
+    local: LocalRequests,
     fle: Fle,
     net: ElectionNet,
     election_events: mpsc::Receiver<ElectionEvent>,
@@ -99,6 +118,10 @@ pub struct Peer {
     timer_id: Option<TimerId>,
     quorum_conns: mpsc::Receiver<TcpStream>,
     pending_learners: Vec<TcpStream>,
+    /// Something was appended to the log since the last fsync (group commit pending).
+    log_dirty: bool,
+    /// A follower owes the leader a cumulative ACK after the next fsync.
+    ack_due: bool,
     _acceptor: TaskGuard,
 }
 
@@ -109,6 +132,8 @@ impl Peer {
         board: Arc<StatusBoard>,
         listeners: PeerListeners,
         disk: Arc<dyn Disk>,
+        replica: Replica,
+        commands: mpsc::Receiver<Command>,
     ) -> Result<Peer, PeerError> {
         let me = config.my_id;
         let my_spec = config.me().ok_or(PeerError::NotInEnsemble(me))?;
@@ -142,12 +167,20 @@ impl Peer {
         let net = ElectionNet::start(setup, listeners.election, ev_tx, board.clone());
         let (conn_tx, quorum_conns) = mpsc::channel(64);
         let acceptor = TaskGuard(tokio::spawn(accept_quorum(listeners.quorum, conn_tx)));
-        let last_zxid = Zxid(0);
+        let last_logged = replica.last_logged();
+        if last_logged.epoch() > epochs.current() {
+            return Err(PeerError::ZxidAheadOfEpoch {
+                zxid: last_logged,
+                current: epochs.current(),
+                accepted: epochs.accepted(),
+            });
+        }
         board.update(|s| {
             s.current_epoch = epochs.current();
             s.accepted_epoch = epochs.accepted();
-            s.zxid = last_zxid;
+            s.zxid = replica.last_applied();
         });
+        show_tree(&board, &replica);
         Ok(Peer {
             config,
             board,
@@ -156,7 +189,9 @@ impl Peer {
             voters,
             ensemble,
             epochs,
-            last_zxid,
+            replica,
+            commands,
+            local: LocalRequests::default(),
             fle,
             net,
             election_events,
@@ -164,6 +199,8 @@ impl Peer {
             timer_id: None,
             quorum_conns,
             pending_learners: Vec::new(),
+            log_dirty: false,
+            ack_due: false,
             _acceptor: acceptor,
         })
     }
@@ -200,9 +237,10 @@ impl Peer {
             s.learners = LearnerCounts::default();
         });
         info!(sid = %self.me, epoch = %self.epochs.current(), %cause, "LOOKING");
+        self.local.fail_all(SubmitError::LeaderLost);
         let actions = self
             .fle
-            .start_election(self.epochs.current(), self.last_zxid);
+            .start_election(self.epochs.current(), self.replica.last_logged());
         let mut decision = self.execute_election(actions);
         let d = loop {
             if let Some(d) = decision.take() {
@@ -212,6 +250,7 @@ impl Peer {
                 biased;
                 ev = self.election_events.recv() => decision = self.on_election_event(ev),
                 _ = &mut self.timer, if self.timer_id.is_some() => decision = self.on_timer(),
+                cmd = self.commands.recv() => refuse(cmd),
                 conn = self.quorum_conns.recv() => {
                     // Maybe a learner that already knows I lead: keep it until I know too.
                     if let Some(conn) = conn {
@@ -293,6 +332,17 @@ impl Peer {
             s.leader = Some(decision.vote.leader);
         });
         let half_tick = self.tick() / 2;
+        // The leader's whole log becomes committed in its epoch: apply what the tree lacks, and
+        // offer the log's tail for DIFF syncs.
+        let window = match self
+            .replica
+            .catch_up()
+            .and_then(|_| self.replica.window(SYNC_WINDOW_TXNS, SYNC_WINDOW_BYTES))
+        {
+            Ok(window) => window,
+            Err(err) => return self.storage_failure(err),
+        };
+        show_tree(&self.board, &self.replica);
         let setup = LeaderSetup {
             me: self.me,
             voters: self.voters.clone(),
@@ -304,8 +354,8 @@ impl Peer {
                 .collect(),
             accepted_epoch: self.epochs.accepted(),
             current_epoch: self.epochs.current(),
-            last_zxid: self.last_zxid,
-            window: CommittedWindow::new(self.last_zxid, SYNC_WINDOW_TXNS, SYNC_WINDOW_BYTES),
+            last_zxid: self.replica.last_logged(),
+            window,
             init_limit_half_ticks: self.config.init_limit.saturating_mul(2),
             sync_limit_half_ticks: self.config.sync_limit.saturating_mul(2),
         };
@@ -324,6 +374,10 @@ impl Peer {
             let actions = tokio::select! {
                 biased;
                 ev = self.election_events.recv() => { self.serve_election_event(ev); continue }
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.leader_command(&mut core, cmd),
+                    None => continue,
+                },
                 _ = &mut self.timer, if self.timer_id.is_some() => { self.serve_timer(); continue }
                 conn = self.quorum_conns.recv() => {
                     if let Some(conn) = conn {
@@ -357,11 +411,81 @@ impl Peer {
                     None => continue,
                 },
                 _ = ticker.tick() => core.on_half_tick(),
+                // Group commit: runs only when nothing else is ready, so one fsync covers every
+                // proposal appended since the last one.
+                _ = std::future::ready(()), if self.log_dirty => {
+                    self.log_dirty = false;
+                    match self.replica.sync() {
+                        Ok(synced) => core.on_logged(synced),
+                        Err(err) => return self.storage_failure(err),
+                    }
+                }
             };
             if let Some(cause) = self.execute_leader(&mut core, &mut learners, actions, elected) {
                 return cause;
             }
         }
+    }
+
+    /// A write or sync submitted on the leader itself.
+    fn leader_command(&mut self, core: &mut LeaderCore, cmd: Command) -> Vec<LeaderAction> {
+        match cmd {
+            Command::Submit {
+                session_id,
+                cxid,
+                op,
+                reply,
+            } => {
+                let request = self.local.add_write(reply);
+                let origin = Origin {
+                    server: self.me,
+                    request,
+                };
+                let req = Request {
+                    session_id,
+                    cxid,
+                    op,
+                };
+                match self.propose_request(core, req, origin) {
+                    Ok(actions) => actions,
+                    Err(err) => {
+                        self.local.complete_write(request, Err(err));
+                        Vec::new()
+                    }
+                }
+            }
+            Command::Sync { reply } => {
+                let request = self.local.add_sync(reply);
+                core.sync_barrier(request)
+            }
+        }
+    }
+
+    /// Stamp a request into a transaction (the next zxid, the leader's clock) and propose it.
+    fn propose_request(
+        &mut self,
+        core: &mut LeaderCore,
+        req: Request,
+        origin: Origin,
+    ) -> Result<Vec<LeaderAction>, SubmitError> {
+        let zxid = core.next_zxid().ok_or(SubmitError::NotServing)?;
+        let txn = Txn {
+            header: TxnHeader {
+                session_id: req.session_id,
+                cxid: req.cxid,
+                zxid,
+                time_ms: wall_clock_ms(),
+            },
+            op: req.op,
+        };
+        let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
+        let size = bytes.len() as u64;
+        let (proposed, actions) = core
+            .propose(Arc::new(bytes), Some(origin))
+            .map_err(|err| SubmitError::Refused(err.to_string()))?;
+        debug_assert_eq!(proposed, zxid);
+        self.board.update(|s| s.proposals.record(size));
+        Ok(actions)
     }
 
     /// Execute leader actions in order; `Some` means the leader stepped down.
@@ -405,7 +529,7 @@ impl Peer {
                     self.board.update(|s| {
                         s.serving = Serving::Leader;
                         s.phase = ZabPhase::Broadcast;
-                        s.zxid = Zxid::epoch_start(epoch).max(self.last_zxid);
+                        s.zxid = Zxid::epoch_start(epoch).max(self.replica.last_applied());
                         s.leading_since = Some(std::time::Instant::now());
                     });
                     let actions = self.fle.epoch_established(epoch);
@@ -418,19 +542,43 @@ impl Peer {
                     );
                 }
                 LeaderAction::SendSnapshot { to, zxid } => {
-                    // The data tree and snapshots arrive with replication; until then no history
-                    // exists that a learner could be behind.
-                    warn!(sid = %self.me, learner = %to, %zxid, "SNAP needed but snapshots are not wired yet");
-                    learners.remove_sid(to);
-                    queue.extend(core.on_disconnected(to));
+                    if let Err(reason) = self.send_snapshot(learners, to, zxid) {
+                        info!(sid = %self.me, learner = %to, %reason, "dropping learner");
+                        learners.remove_sid(to);
+                        queue.extend(core.on_disconnected(to));
+                    }
                 }
-                LeaderAction::Log { .. }
-                | LeaderAction::Apply(_)
-                | LeaderAction::LocalSyncDone { .. } => {
-                    // Nothing submits transactions until the log and data tree are wired in.
-                    return Some(LookingCause::QuorumLost(
-                        "replication is not wired to storage yet".into(),
-                    ));
+                LeaderAction::Log { zxid, txn } => {
+                    if let Err(err) = self.replica.append(zxid, &txn) {
+                        return Some(self.storage_failure(err));
+                    }
+                    self.log_dirty = true;
+                }
+                LeaderAction::Apply(commit) => {
+                    if let Err(err) = self.apply(commit.zxid, &commit.txn, commit.origin) {
+                        return Some(self.storage_failure(err));
+                    }
+                }
+                LeaderAction::LocalSyncDone { request, zxid } => {
+                    self.local.complete_sync(request, Ok(zxid));
+                }
+                LeaderAction::Forwarded { origin, request } => {
+                    let result = replica::decode::<Request>(&request)
+                        .map_err(|e| format!("malformed request: {e}"))
+                        .and_then(|req| {
+                            self.propose_request(core, req, origin)
+                                .map_err(|e| e.to_string())
+                        });
+                    match result {
+                        Ok(actions) => queue.extend(actions),
+                        Err(reason) => {
+                            let msg = QuorumMessage::RequestFailed {
+                                request: origin.request,
+                                reason,
+                            };
+                            let _ = learners.send(origin.server, msg);
+                        }
+                    }
                 }
                 LeaderAction::StepDown { reason } => {
                     warn!(sid = %self.me, %reason, "leader steps down");
@@ -471,6 +619,61 @@ impl Peer {
         // Without a durable promise we must not go on; a later round retries.
         warn!(sid = %self.me, %err, "cannot persist epoch");
         LookingCause::QuorumLost(format!("cannot persist epoch: {err}"))
+    }
+
+    /// Apply a committed transaction and answer the local request that asked for it.
+    fn apply(
+        &mut self,
+        zxid: Zxid,
+        txn: &[u8],
+        origin: Option<Origin>,
+    ) -> Result<(), ReplicaError> {
+        let result = self.replica.apply(zxid, txn)?;
+        if let Some(origin) = origin.filter(|o| o.server == self.me) {
+            self.local.complete_write(origin.request, Ok(result));
+        }
+        show_tree(&self.board, &self.replica);
+        Ok(())
+    }
+
+    /// SNAP: the whole tree, in bounded chunks, after a SYNCSTART that says so.
+    fn send_snapshot(&self, learners: &Learners, to: Sid, zxid: Zxid) -> Result<(), String> {
+        let bytes = self.replica.snapshot_bytes().map_err(|e| e.to_string())?;
+        info!(sid = %self.me, learner = %to, %zxid, bytes = bytes.len(), "SNAP");
+        learners.send(
+            to,
+            QuorumMessage::SyncStart {
+                mode: SyncMode::Snap { zxid },
+            },
+        )?;
+        let chunks: Vec<&[u8]> = bytes.chunks(SNAP_CHUNK_BYTES).collect();
+        let last = chunks.len().saturating_sub(1);
+        if chunks.is_empty() {
+            return learners.send(
+                to,
+                QuorumMessage::SnapChunk {
+                    data: Vec::new(),
+                    last: true,
+                },
+            );
+        }
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            learners.send(
+                to,
+                QuorumMessage::SnapChunk {
+                    data: chunk.to_vec(),
+                    last: i == last,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    fn storage_failure(&self, err: ReplicaError) -> LookingCause {
+        // A log or snapshot that cannot be written (or read back) means no more promises from
+        // this server in this role; a later round retries from what is durable.
+        warn!(sid = %self.me, %err, "storage failure");
+        LookingCause::QuorumLost(format!("storage: {err}"))
     }
 
     // ---- FOLLOWING / OBSERVING ----------------------------------------------------------------
@@ -518,7 +721,7 @@ impl Peer {
             self.ensemble,
             self.epochs.accepted(),
             self.epochs.current(),
-            self.last_zxid,
+            self.replica.last_logged(),
         );
         if let Err(reason) = link.send(core.hello()) {
             return LookingCause::LeaderLost(reason);
@@ -531,6 +734,13 @@ impl Peer {
                 ev = self.election_events.recv() => self.serve_election_event(ev),
                 _ = &mut self.timer, if self.timer_id.is_some() => self.serve_timer(),
                 conn = self.quorum_conns.recv() => drop(conn),
+                cmd = self.commands.recv() => {
+                    if let Some(cmd) = cmd {
+                        if let Err(cause) = self.learner_command(&link, core.is_serving(), cmd) {
+                            return cause;
+                        }
+                    }
+                }
                 _ = &mut deadline => {
                     let limit = if core.is_serving() { "syncLimit" } else { "initLimit" };
                     return LookingCause::LeaderLost(format!("no word from leader {leader} within {limit}"));
@@ -555,8 +765,65 @@ impl Peer {
                     }
                     None => return LookingCause::LeaderLost("link task ended".into()),
                 },
+                // Group commit: one fsync for every proposal logged since the last, then one
+                // cumulative ACK — never an ACK before the fsync that covers it.
+                _ = std::future::ready(()), if self.log_dirty => {
+                    self.log_dirty = false;
+                    let synced = match self.replica.sync() {
+                        Ok(synced) => synced,
+                        Err(err) => return self.storage_failure(err),
+                    };
+                    if std::mem::take(&mut self.ack_due) {
+                        if let Err(reason) = link.send(QuorumMessage::Ack { zxid: synced }) {
+                            return LookingCause::LeaderLost(reason);
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// A write or sync submitted on a learner: forwarded to the leader.
+    fn learner_command(
+        &mut self,
+        link: &Link,
+        serving: bool,
+        cmd: Command,
+    ) -> Result<(), LookingCause> {
+        if !serving {
+            refuse(Some(cmd));
+            return Ok(());
+        }
+        let msg = match cmd {
+            Command::Submit {
+                session_id,
+                cxid,
+                op,
+                reply,
+            } => {
+                let req = Request {
+                    session_id,
+                    cxid,
+                    op,
+                };
+                let bytes = match replica::encode(&req) {
+                    Ok(bytes) => bytes,
+                    Err(err) => {
+                        let _ = reply.send(Err(SubmitError::Refused(err)));
+                        return Ok(());
+                    }
+                };
+                let request = self.local.add_write(reply);
+                QuorumMessage::Request {
+                    request,
+                    txn: bytes,
+                }
+            }
+            Command::Sync { reply } => QuorumMessage::Sync {
+                request: self.local.add_sync(reply),
+            },
+        };
+        link.send(msg).map_err(LookingCause::LeaderLost)
     }
 
     fn execute_learner(
@@ -586,18 +853,56 @@ impl Peer {
                     }
                 }
                 LearnerAction::SyncLog => {
-                    // Nothing is logged until the transaction log is wired in.
+                    if let Err(err) = self.replica.sync() {
+                        return Some(self.storage_failure(err));
+                    }
                 }
-                LearnerAction::Truncate(to) => self.last_zxid = self.last_zxid.min(to),
-                LearnerAction::InstallSnapshot { .. }
-                | LearnerAction::Log { .. }
-                | LearnerAction::LogAndAck { .. }
-                | LearnerAction::Apply { .. } => {
-                    return Some(LookingCause::LeaderLost(
-                        "replication is not wired to storage yet".into(),
-                    ));
+                LearnerAction::CatchUp => match self.replica.catch_up() {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!(sid = %self.me, applied = n, "applied logged transactions the new leader confirmed")
+                    }
+                    Err(err) => return Some(self.storage_failure(err)),
+                },
+                LearnerAction::Truncate(to) => {
+                    info!(sid = %self.me, %to, "TRUNC: cutting the log's uncommitted tail");
+                    if let Err(err) = self.replica.truncate_after(to) {
+                        return Some(self.storage_failure(err));
+                    }
+                    show_tree(&self.board, &self.replica);
                 }
-                LearnerAction::RequestFailed { .. } | LearnerAction::SyncDone { .. } => {}
+                LearnerAction::InstallSnapshot { zxid, data } => {
+                    info!(sid = %self.me, %zxid, bytes = data.len(), "SNAP: installing the leader's state");
+                    if let Err(err) = self.replica.install_snapshot(zxid, &data) {
+                        return Some(self.storage_failure(err));
+                    }
+                    show_tree(&self.board, &self.replica);
+                }
+                LearnerAction::Log { zxid, txn } => {
+                    if let Err(err) = self.replica.append(zxid, &txn) {
+                        return Some(self.storage_failure(err));
+                    }
+                    self.log_dirty = true;
+                }
+                LearnerAction::LogAndAck { zxid, txn } => {
+                    if let Err(err) = self.replica.append(zxid, &txn) {
+                        return Some(self.storage_failure(err));
+                    }
+                    self.log_dirty = true;
+                    self.ack_due = true;
+                }
+                LearnerAction::Apply { zxid, txn, origin } => {
+                    if let Err(err) = self.apply(zxid, &txn, origin) {
+                        return Some(self.storage_failure(err));
+                    }
+                }
+                LearnerAction::RequestFailed { request, reason } => {
+                    self.local
+                        .complete_write(request, Err(SubmitError::Refused(reason)));
+                }
+                LearnerAction::SyncDone { request, zxid } => {
+                    self.local.complete_sync(request, Ok(zxid));
+                }
                 LearnerAction::Serving { epoch } => {
                     let serving = if state == ServerState::Observing {
                         Serving::Observer
@@ -607,7 +912,7 @@ impl Peer {
                     self.board.update(|s| {
                         s.serving = serving;
                         s.phase = ZabPhase::Broadcast;
-                        s.zxid = Zxid::epoch_start(epoch).max(self.last_zxid);
+                        s.zxid = Zxid::epoch_start(epoch).max(self.replica.last_applied());
                     });
                     let actions = self.fle.epoch_established(epoch);
                     self.execute_election(actions);
@@ -747,6 +1052,102 @@ impl Learners {
         if let Some(id) = self.link_of.remove(&sid) {
             self.links.remove(&id);
             self.sid_of.remove(&id);
+        }
+    }
+}
+
+/// The leader's clock, stamped into each transaction (ctime/mtime).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Refuse a command while not serving.
+fn refuse(cmd: Option<Command>) {
+    match cmd {
+        Some(Command::Submit { reply, .. }) => {
+            let _ = reply.send(Err(SubmitError::NotServing));
+        }
+        Some(Command::Sync { reply }) => {
+            let _ = reply.send(Err(SubmitError::NotServing));
+        }
+        None => {}
+    }
+}
+
+/// Show the tree's size and the last applied zxid in the status board (`srvr`, `mntr`).
+pub(crate) fn show_tree(board: &StatusBoard, replica: &Replica) {
+    let (nodes, bytes, ephemerals, applied, digest) = read_tree(&replica.tree(), |t| {
+        (
+            t.node_count() as u64,
+            t.approximate_data_size(),
+            t.ephemeral_count() as u64,
+            t.last_applied(),
+            t.digest(),
+        )
+    });
+    board.update(|s| {
+        s.node_count = nodes;
+        s.approximate_data_size = bytes;
+        s.ephemerals = ephemerals;
+        s.digest = digest;
+        if s.serving != Serving::NotServing {
+            s.zxid = s.zxid.max(applied);
+        }
+    });
+}
+
+type WriteReply = oneshot::Sender<Result<TxnResult, SubmitError>>;
+type SyncReply = oneshot::Sender<Result<Zxid, SubmitError>>;
+
+/// Requests submitted on this server, waiting for their commit (or sync barrier).
+#[derive(Default)]
+struct LocalRequests {
+    next: u64,
+    writes: BTreeMap<u64, WriteReply>,
+    syncs: BTreeMap<u64, SyncReply>,
+}
+
+impl LocalRequests {
+    fn id(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+
+    fn add_write(&mut self, reply: WriteReply) -> u64 {
+        let id = self.id();
+        self.writes.insert(id, reply);
+        id
+    }
+
+    fn add_sync(&mut self, reply: SyncReply) -> u64 {
+        let id = self.id();
+        self.syncs.insert(id, reply);
+        id
+    }
+
+    fn complete_write(&mut self, id: u64, result: Result<TxnResult, SubmitError>) {
+        if let Some(reply) = self.writes.remove(&id) {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn complete_sync(&mut self, id: u64, result: Result<Zxid, SubmitError>) {
+        if let Some(reply) = self.syncs.remove(&id) {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// The role ended: nobody will answer these any more. Their outcome is unknown (a write
+    /// may still commit under the next leader), which the error says.
+    fn fail_all(&mut self, err: SubmitError) {
+        for (_, reply) in std::mem::take(&mut self.writes) {
+            let _ = reply.send(Err(err.clone()));
+        }
+        for (_, reply) in std::mem::take(&mut self.syncs) {
+            let _ = reply.send(Err(err.clone()));
         }
     }
 }

@@ -122,6 +122,10 @@ pub struct NodeStatus {
     /// The znode count and approximate data size of the data tree.
     pub node_count: u64,
     pub approximate_data_size: u64,
+    /// Ephemeral znodes in the tree (`zk_ephemerals_count`).
+    pub ephemerals: u64,
+    /// The data tree's digest (`zk_digest`): equal on replicas that applied the same history.
+    pub digest: u64,
     /// Proposals this server made as leader (`zk_proposal_count`, `Proposal sizes` of `srvr`).
     pub proposals: ProposalStats,
 }
@@ -140,6 +144,8 @@ impl NodeStatus {
             learners: LearnerCounts::default(),
             node_count: 0,
             approximate_data_size: 0,
+            ephemerals: 0,
+            digest: 0,
             proposals: ProposalStats::default(),
         }
     }

@@ -456,6 +456,7 @@ pub const MNTR_KEYS: &[&str] = &[
     "zk_looking_count",
     "zk_bytes_received_count",
     // zabd's own
+    "zk_digest",
     "zk_current_epoch",
     "zk_accepted_epoch",
     "zk_elections_started",
@@ -515,8 +516,8 @@ fn mntr(ctx: &Context<'_>) -> String {
                 (Serving::Observer, None) => "-1".to_string(),
                 _ => continue,
             },
-            "zk_ephemerals_count"
-            | "zk_outstanding_requests"
+            "zk_ephemerals_count" => s.ephemerals.to_string(),
+            "zk_outstanding_requests"
             | "zk_global_sessions"
             | "zk_watch_count"
             | "zk_local_sessions"
@@ -554,6 +555,7 @@ fn mntr(ctx: &Context<'_>) -> String {
             "zk_proposal_count" => s.proposals.count.to_string(),
             "zk_looking_count" => Counters::get(&c.elections_started).to_string(),
             "zk_bytes_received_count" => Counters::get(&c.bytes_received).to_string(),
+            "zk_digest" => s.digest.to_string(),
             "zk_current_epoch" => s.current_epoch.to_string(),
             "zk_accepted_epoch" => s.accepted_epoch.to_string(),
             "zk_elections_started" => Counters::get(&c.elections_started).to_string(),

@@ -59,6 +59,11 @@ pub enum LeaderAction {
         request: u64,
         zxid: Zxid,
     },
+    /// A learner forwarded a write: stamp it into a transaction and `propose` it with `origin`.
+    Forwarded {
+        origin: Origin,
+        request: Vec<u8>,
+    },
     /// Stop leading and go back to LOOKING.
     StepDown {
         reason: String,
@@ -185,6 +190,21 @@ impl LeaderCore {
     /// Proposals not yet committed.
     pub fn outstanding(&self) -> usize {
         self.proposals.as_ref().map_or(0, |p| p.outstanding_count())
+    }
+
+    /// The zxid the next proposal will get (the shell stamps it into the transaction).
+    pub fn next_zxid(&self) -> Option<Zxid> {
+        let epoch = self.new_epoch?;
+        let last = self.proposals.as_ref()?.last_proposed();
+        let counter = if last.epoch() == epoch {
+            last.counter()
+        } else {
+            0
+        };
+        counter
+            .checked_add(1)
+            .filter(|c| *c < u32::MAX)
+            .map(|c| Zxid::new(epoch, c))
     }
 
     /// Propose a transaction (submitted locally, or forwarded by `origin`'s server).
@@ -354,19 +374,24 @@ impl LeaderCore {
                 self.emit_commits(commits, &mut out);
             }
             QuorumMessage::Request { request, txn } => {
-                let origin = Some(Origin {
+                let origin = Origin {
                     server: from,
                     request,
-                });
-                match self.propose(Arc::new(txn), origin) {
-                    Ok((_, actions)) => out.extend(actions),
-                    Err(err) => out.push(LeaderAction::Send {
+                };
+                if self.phase == LeaderPhase::Serving {
+                    // The shell turns the request into a transaction (zxid, time) and proposes it.
+                    out.push(LeaderAction::Forwarded {
+                        origin,
+                        request: txn,
+                    });
+                } else {
+                    out.push(LeaderAction::Send {
                         to: from,
                         msg: QuorumMessage::RequestFailed {
                             request,
-                            reason: err.to_string(),
+                            reason: ProposeError::NotServing.to_string(),
                         },
-                    }),
+                    });
                 }
             }
             QuorumMessage::Sync { request } => self.add_barrier(from, request, &mut out),

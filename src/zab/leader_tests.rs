@@ -360,6 +360,23 @@ fn forwarded_requests_carry_their_origin_and_fail_clearly_when_not_serving() {
             txn: vec![1],
         },
     );
+    assert_eq!(
+        out,
+        vec![LeaderAction::Forwarded {
+            origin: Origin {
+                server: Sid(1),
+                request: 6
+            },
+            request: vec![1]
+        }]
+    );
+    let zxid = l.next_zxid().expect("serving");
+    let origin = Some(Origin {
+        server: Sid(1),
+        request: 6,
+    });
+    let (proposed, out) = l.propose(Arc::new(vec![1]), origin).expect("propose");
+    assert_eq!(proposed, zxid);
     assert!(matches!(
         &sent(&out, 1)[..],
         [QuorumMessage::Proposal {

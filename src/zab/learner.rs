@@ -45,6 +45,10 @@ pub enum LearnerAction {
     },
     /// Make everything logged so far durable before any later action.
     SyncLog,
+    /// Apply to the tree every transaction already in the log that it lacks: the leader synced
+    /// from this server's last zxid, so its whole log is now committed history (including
+    /// proposals of a previous leader whose COMMIT never arrived).
+    CatchUp,
     /// Apply a committed transaction to the data tree; answer its origin if it is this server.
     Apply {
         zxid: Zxid,
@@ -319,6 +323,7 @@ impl LearnerCore {
             self.last_logged = zxid;
             self.last_zxid = zxid;
         }
+        out.push(LearnerAction::CatchUp);
         for (zxid, txn) in &buf.txns {
             out.push(LearnerAction::Log {
                 zxid: *zxid,

@@ -98,6 +98,7 @@ fn diff_sync_logs_then_persists_the_epoch_then_acknowledges() {
     );
     ok(&mut l, txn(z(1, 3)));
     let out = ok(&mut l, QuorumMessage::NewLeader { epoch: Epoch(2) });
+    let caught_up = position(&out, |a| *a == LearnerAction::CatchUp);
     let logged = position(
         &out,
         |a| matches!(a, LearnerAction::Log { zxid, .. } if *zxid == z(1, 3)),
@@ -112,7 +113,11 @@ fn diff_sync_logs_then_persists_the_epoch_then_acknowledges() {
         *a == LearnerAction::Send(QuorumMessage::AckNewLeader { epoch: Epoch(2) })
     });
     assert!(
-        logged < synced && synced < epoch && epoch < applied && applied < acked,
+        caught_up < logged
+            && logged < synced
+            && synced < epoch
+            && epoch < applied
+            && applied < acked,
         "{out:?}"
     );
     assert!(!l.is_serving());

@@ -1,0 +1,98 @@
+//! The library API of a running node: submit a write from any server and get its committed
+//! result, read the local data tree, and `sync` for read-your-writes across servers. The client
+//! protocol (kazoo, zkCli) is built on this.
+
+use crate::ids::Zxid;
+use crate::replica::{read_tree, SharedTree};
+use crate::tree::{DataTree, Op, TxnResult};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a write or a sync did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("this server is not serving (no leader or no quorum right now)")]
+    NotServing,
+    #[error("the leader was lost before the request completed; its outcome is unknown")]
+    LeaderLost,
+    #[error("the leader refused the request: {0}")]
+    Refused(String),
+    #[error("no answer within {0:?}; the outcome is unknown")]
+    TimedOut(Duration),
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// A request to the peer loop.
+#[derive(Debug)]
+pub enum Command {
+    Submit {
+        session_id: i64,
+        cxid: i32,
+        op: Op,
+        reply: oneshot::Sender<Result<TxnResult, SubmitError>>,
+    },
+    Sync {
+        reply: oneshot::Sender<Result<Zxid, SubmitError>>,
+    },
+}
+
+/// A cheap, cloneable handle on a node.
+#[derive(Debug, Clone)]
+pub struct ZabClient {
+    commands: mpsc::Sender<Command>,
+    tree: SharedTree,
+}
+
+impl ZabClient {
+    pub(crate) fn new(commands: mpsc::Sender<Command>, tree: SharedTree) -> ZabClient {
+        ZabClient { commands, tree }
+    }
+
+    /// Submit a write as `session_id` (0 for none) and wait, at most `timeout`, for its commit.
+    /// A failed op (NONODE, BADVERSION, ...) is a committed result, not an error.
+    pub async fn submit(
+        &self,
+        session_id: i64,
+        cxid: i32,
+        op: Op,
+        timeout: Duration,
+    ) -> Result<TxnResult, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Submit {
+            session_id,
+            cxid,
+            op,
+            reply,
+        };
+        self.ask(cmd, rx, timeout).await
+    }
+
+    /// Wait until this server has applied everything committed before the call.
+    pub async fn sync(&self, timeout: Duration) -> Result<Zxid, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.ask(Command::Sync { reply }, rx, timeout).await
+    }
+
+    /// Read the local tree (possibly behind the leader; `sync` first for read-your-writes).
+    pub fn read<T>(&self, f: impl FnOnce(&DataTree) -> T) -> T {
+        read_tree(&self.tree, f)
+    }
+
+    async fn ask<T>(
+        &self,
+        cmd: Command,
+        rx: oneshot::Receiver<Result<T, SubmitError>>,
+        timeout: Duration,
+    ) -> Result<T, SubmitError> {
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| SubmitError::Stopped)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(SubmitError::Stopped),
+            Err(_) => Err(SubmitError::TimedOut(timeout)),
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Replication through the library API: real nodes (the same `Node` the binary runs) in one
+//! process on loopback TCP, with their own data directories. Writes go through every server;
+//! a node is "killed" by aborting its task (its sockets close, its files stay) and restarted
+//! from the same directories.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zabd::api::{SubmitError, ZabClient};
+use zabd::config::{Config, ServerSpec, Whitelist};
+use zabd::ids::{LearnerType, Sid};
+use zabd::node::Node;
+use zabd::status::{Serving, StatusBoard};
+use zabd::storage::RealDisk;
+use zabd::tree::{Acl, CreateMode, Op};
+
+const WAIT: Duration = Duration::from_secs(20);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Server {
+    client: ZabClient,
+    board: Arc<StatusBoard>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    configs: BTreeMap<u64, Config>,
+    servers: BTreeMap<u64, Server>,
+}
+
+fn configs(voters: u64, dir: &std::path::Path) -> BTreeMap<u64, Config> {
+    let ports = common::free_ports(3 * voters as usize);
+    let servers: BTreeMap<Sid, ServerSpec> = (1..=voters)
+        .map(|i| {
+            let k = 3 * (i - 1) as usize;
+            let spec = ServerSpec {
+                id: Sid(i),
+                host: "127.0.0.1".into(),
+                quorum_port: ports[k + 1],
+                election_port: ports[k + 2],
+                role: LearnerType::Participant,
+                client_host: None,
+                client_port: Some(ports[k]),
+            };
+            (Sid(i), spec)
+        })
+        .collect();
+    (1..=voters)
+        .map(|i| {
+            let data = dir.join(format!("data{i}"));
+            let cfg = Config {
+                source: PathBuf::from(format!("zoo{i}.cfg")),
+                my_id: Sid(i),
+                tick_time: Duration::from_millis(100),
+                init_limit: 10,
+                sync_limit: 5,
+                data_dir: data.clone(),
+                data_log_dir: data,
+                client_port: ports[3 * (i - 1) as usize],
+                client_port_address: Some([127, 0, 0, 1].into()),
+                max_client_cnxns: 60,
+                min_session_timeout: Duration::from_millis(200),
+                max_session_timeout: Duration::from_millis(2000),
+                servers: servers.clone(),
+                peer_type: LearnerType::Participant,
+                whitelist: Whitelist::All,
+                finalize_wait: Duration::from_millis(50),
+                standalone_enabled: true,
+            };
+            (i, cfg)
+        })
+        .collect()
+}
+
+impl Cluster {
+    async fn start(voters: u64) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let configs = configs(voters, dir.path());
+        let mut c = Cluster {
+            _dir: dir,
+            configs,
+            servers: BTreeMap::new(),
+        };
+        for id in c.configs.keys().copied().collect::<Vec<_>>() {
+            c.start_one(id).await;
+        }
+        c
+    }
+
+    async fn start_one(&mut self, id: u64) {
+        let config = self.configs[&id].clone();
+        let node = Node::bind(config.clone(), Arc::new(RealDisk))
+            .await
+            .expect("node binds");
+        let client = node.client();
+        let board = node.board();
+        let task = tokio::spawn(node.run());
+        self.servers.insert(
+            id,
+            Server {
+                client,
+                board,
+                task,
+            },
+        );
+    }
+
+    /// Crash: the task is aborted, its sockets close; its files stay.
+    async fn kill(&mut self, id: u64) {
+        if let Some(s) = self.servers.remove(&id) {
+            s.task.abort();
+            let _ = s.task.await;
+        }
+    }
+
+    fn serving(&self) -> BTreeMap<u64, Serving> {
+        self.servers
+            .iter()
+            .map(|(id, s)| (*id, s.board.snapshot().serving))
+            .collect()
+    }
+
+    /// Wait until every running server serves under exactly one leader; returns it.
+    async fn stable(&self) -> u64 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let serving = self.serving();
+            let leaders: Vec<u64> = serving
+                .iter()
+                .filter(|(_, s)| **s == Serving::Leader)
+                .map(|(id, _)| *id)
+                .collect();
+            if leaders.len() == 1 && serving.values().all(|s| *s != Serving::NotServing) {
+                return leaders[0];
+            }
+            assert!(Instant::now() < deadline, "no stable leader: {serving:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn client(&self, id: u64) -> &ZabClient {
+        &self.servers[&id].client
+    }
+
+    /// Create `/path` through server `via`, retrying while the ensemble fails over.
+    async fn create(&self, via: u64, path: &str) -> Result<(), SubmitError> {
+        let op = Op::Create {
+            path: path.into(),
+            data: path.as_bytes().to_vec(),
+            acl: Acl::open_unsafe(),
+            mode: CreateMode::Persistent,
+        };
+        let result = self.client(via).submit(0, 0, op, WRITE_TIMEOUT).await?;
+        assert!(result.err().is_ok(), "{path}: {:?}", result.err());
+        Ok(())
+    }
+
+    async fn digests_agree(&self) -> u64 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut digests = BTreeMap::new();
+            for (id, s) in &self.servers {
+                s.client.sync(WRITE_TIMEOUT).await.expect("sync");
+                digests.insert(*id, s.client.read(|t| (t.digest(), t.last_applied())));
+            }
+            let first = digests.values().next().copied();
+            if digests.values().all(|d| Some(*d) == first) {
+                return first.map(|d| d.0).unwrap_or(0);
+            }
+            assert!(Instant::now() < deadline, "replicas differ: {digests:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn has(&self, id: u64, path: &str) -> bool {
+        self.client(id)
+            .read(|t| t.get(path).map(|(d, _)| d.to_vec()))
+            == Some(path.as_bytes().to_vec())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_every_server_replicate_in_order_with_equal_digests() {
+    let c = Cluster::start(3).await;
+    let leader = c.stable().await;
+    for i in 0..30u64 {
+        let via = 1 + i % 3;
+        c.create(via, &format!("/w{i}")).await.expect("write");
+    }
+    // Read-your-writes on a follower: a write through one server, sync, read on another.
+    let follower = if leader == 1 { 2 } else { 1 };
+    let other = 6 - leader - follower;
+    c.create(other, "/ryw").await.expect("write");
+    c.client(follower).sync(WRITE_TIMEOUT).await.expect("sync");
+    assert!(c.has(follower, "/ryw"));
+    c.digests_agree().await;
+    for id in [1, 2, 3] {
+        for i in 0..30 {
+            assert!(c.has(id, &format!("/w{i}")), "server {id} lacks /w{i}");
+        }
+    }
+    // A failed op is a committed result too, the same everywhere.
+    let dup = Op::Create {
+        path: "/w0".into(),
+        data: vec![],
+        acl: Acl::open_unsafe(),
+        mode: CreateMode::Persistent,
+    };
+    let r = c
+        .client(follower)
+        .submit(0, 0, dup, WRITE_TIMEOUT)
+        .await
+        .expect("committed");
+    assert_eq!(r.err().name(), "NODEEXISTS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_a_leader_crash_mid_stream_and_the_old_leader_resyncs() {
+    let mut c = Cluster::start(3).await;
+    let old = c.stable().await;
+    let mut acked = Vec::new();
+    for i in 0..20u64 {
+        let path = format!("/a{i}");
+        if c.create(old, &path).await.is_ok() {
+            acked.push(path);
+        }
+    }
+    assert_eq!(acked.len(), 20);
+    c.kill(old).await;
+    let leader = c.stable().await;
+    assert_ne!(leader, old);
+    let survivor = c
+        .servers
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    for i in 20..40u64 {
+        let path = format!("/a{i}");
+        c.create(survivor, &path)
+            .await
+            .expect("write after failover");
+        acked.push(path);
+    }
+    // The old leader comes back from its own files: it rejoins, catches up, loses nothing.
+    c.start_one(old).await;
+    assert_eq!(
+        c.stable().await,
+        leader,
+        "the restart does not change the leader"
+    );
+    c.digests_agree().await;
+    for id in [1, 2, 3] {
+        for path in &acked {
+            assert!(c.has(id, path), "server {id} lost acknowledged {path}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_restart_recovers_every_acknowledged_write_from_disk() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.stable().await;
+    for i in 0..15u64 {
+        c.create(leader, &format!("/r{i}")).await.expect("write");
+    }
+    let digest = c.digests_agree().await;
+    for id in [1, 2, 3] {
+        c.kill(id).await;
+    }
+    for id in [1, 2, 3] {
+        c.start_one(id).await;
+    }
+    c.stable().await;
+    assert_eq!(c.digests_agree().await, digest);
+    for id in [1, 2, 3] {
+        assert!(c.has(id, "/r14"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_refused_clearly_without_a_quorum() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.stable().await;
+    let others: Vec<u64> = c.servers.keys().copied().filter(|i| *i != leader).collect();
+    for id in others {
+        c.kill(id).await;
+    }
+    // The leader steps down; a write now fails with a clear error instead of hanging.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match c.create(leader, "/nope").await {
+            Err(SubmitError::NotServing) => break,
+            Err(SubmitError::LeaderLost) | Err(SubmitError::TimedOut(_)) => {}
+            other => panic!("unexpected: {other:?}"),
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
