@@ -167,13 +167,22 @@ impl Peer {
         let net = ElectionNet::start(setup, listeners.election, ev_tx, board.clone());
         let (conn_tx, quorum_conns) = mpsc::channel(64);
         let acceptor = TaskGuard(tokio::spawn(accept_quorum(listeners.quorum, conn_tx)));
+        let mut epochs = epochs;
         let last_logged = replica.last_logged();
         if last_logged.epoch() > epochs.current() {
-            return Err(PeerError::ZxidAheadOfEpoch {
-                zxid: last_logged,
-                current: epochs.current(),
-                accepted: epochs.accepted(),
-            });
+            // Only the leader of an epoch issues its zxids, and only to a learner that accepted
+            // it: a crash between logging a sync and persisting currentEpoch leaves exactly
+            // this. Anything beyond the accepted epoch cannot have come from a leader.
+            if last_logged.epoch() > epochs.accepted() {
+                return Err(PeerError::ZxidAheadOfEpoch {
+                    zxid: last_logged,
+                    current: epochs.current(),
+                    accepted: epochs.accepted(),
+                });
+            }
+            warn!(sid = %me, zxid = %last_logged, current = %epochs.current(),
+                "the log is ahead of currentEpoch (a sync was interrupted); adopting the log's epoch");
+            epochs.set_current(last_logged.epoch())?;
         }
         board.update(|s| {
             s.current_epoch = epochs.current();

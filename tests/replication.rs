@@ -302,3 +302,58 @@ async fn writes_are_refused_clearly_without_a_quorum() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Lay down a log holding one transaction of epoch 2 and the given epoch files.
+fn interrupted_sync_dir(dir: &std::path::Path, accepted: u32, current: u32) {
+    use zabd::ids::{Epoch, Zxid};
+    use zabd::tree::{Txn, TxnHeader};
+    let disk: Arc<dyn zabd::storage::Disk> = Arc::new(RealDisk);
+    let mut replica = zabd::replica::Replica::open(dir, dir, disk).expect("replica");
+    let zxid = Zxid::new(Epoch(2), 1);
+    let txn = Txn {
+        header: TxnHeader {
+            session_id: 0,
+            cxid: 0,
+            zxid,
+            time_ms: 0,
+        },
+        op: Op::Create {
+            path: "/x".into(),
+            data: vec![],
+            acl: Acl::open_unsafe(),
+            mode: CreateMode::Persistent,
+        },
+    };
+    replica
+        .append(zxid, &zabd::replica::encode(&txn).expect("encode"))
+        .expect("append");
+    replica.sync().expect("sync");
+    let v2 = dir.join("version-2");
+    std::fs::write(v2.join("acceptedEpoch"), accepted.to_string()).expect("accepted");
+    std::fs::write(v2.join("currentEpoch"), current.to_string()).expect("current");
+}
+
+#[tokio::test]
+async fn a_log_ahead_of_current_epoch_is_adopted_only_within_the_accepted_epoch() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfgs = configs(3, tmp.path());
+    // Accepted epoch 2, current 1, log at (2,1): an interrupted sync; the server starts.
+    let ok = cfgs.remove(&1).expect("config");
+    interrupted_sync_dir(&ok.data_dir, 2, 1);
+    let node = Node::bind(ok.clone(), Arc::new(RealDisk))
+        .await
+        .expect("starts");
+    assert_eq!(node.board().snapshot().current_epoch.0, 2);
+    drop(node);
+    // Accepted epoch 1 only: no leader could have sent (2,1); refuse with a clear message.
+    let bad = cfgs.remove(&2).expect("config");
+    interrupted_sync_dir(&bad.data_dir, 1, 1);
+    let err = Node::bind(bad, Arc::new(RealDisk))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("later epoch than currentEpoch"),
+        "{err}"
+    );
+}
