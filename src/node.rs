@@ -102,7 +102,10 @@ impl Standalone {
         let storage = |e: replica::ReplicaError| SubmitError::Refused(format!("storage: {e}"));
         self.replica.append(zxid, &bytes).map_err(storage)?;
         self.replica.sync().map_err(storage)?;
-        let result = self.replica.apply(zxid, &bytes).map_err(storage)?;
+        let result = self
+            .replica
+            .apply_committed(zxid, &bytes)
+            .map_err(storage)?;
         crate::peer::show_tree(&self.board, &self.replica);
         Ok(result)
     }
@@ -122,7 +125,8 @@ impl Node {
             None => format!("0.0.0.0:{}", config.client_port),
         };
         let client = bind("client", &client_addr).await?;
-        let replica = Replica::open(&config.data_dir, &config.data_log_dir, disk.clone())?;
+        let mut replica = Replica::open(&config.data_dir, &config.data_log_dir, disk.clone())?;
+        replica.set_policy(config.snapshots.clone(), config.my_id.0);
         let (commands_tx, commands) = mpsc::channel(1024);
         let api = ZabClient::new(commands_tx, replica.tree());
         let role = if config.is_standalone() {

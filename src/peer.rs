@@ -38,8 +38,8 @@ use tracing::{debug, info, warn};
 const CONNECT_RETRY: Duration = Duration::from_millis(20);
 /// A SNAP travels in chunks of this size (well under the quorum port's frame limit).
 const SNAP_CHUNK_BYTES: usize = 512 * 1024;
-/// The leader's in-memory history for DIFF syncs: at most this many transactions / bytes.
-const SYNC_WINDOW_TXNS: usize = 10_000;
+/// The leader's in-memory history for DIFF syncs: at most this many bytes (and
+/// `commitLogCount` transactions).
 const SYNC_WINDOW_BYTES: usize = 64 * 1024 * 1024;
 /// Connections that arrive on the quorum port while LOOKING wait for the outcome; at most this many.
 const MAX_PENDING_LEARNERS: usize = 256;
@@ -343,11 +343,10 @@ impl Peer {
         let half_tick = self.tick() / 2;
         // The leader's whole log becomes committed in its epoch: apply what the tree lacks, and
         // offer the log's tail for DIFF syncs.
-        let window = match self
-            .replica
-            .catch_up()
-            .and_then(|_| self.replica.window(SYNC_WINDOW_TXNS, SYNC_WINDOW_BYTES))
-        {
+        let window = match self.replica.catch_up().and_then(|_| {
+            self.replica
+                .window(self.config.commit_log_count, SYNC_WINDOW_BYTES)
+        }) {
             Ok(window) => window,
             Err(err) => return self.storage_failure(err),
         };
@@ -637,7 +636,7 @@ impl Peer {
         txn: &[u8],
         origin: Option<Origin>,
     ) -> Result<(), ReplicaError> {
-        let result = self.replica.apply(zxid, txn)?;
+        let result = self.replica.apply_committed(zxid, txn)?;
         if let Some(origin) = origin.filter(|o| o.server == self.me) {
             self.local.complete_write(origin.request, Ok(result));
         }

@@ -6,6 +6,7 @@
 //! syncs, which rebuilds the tree). A torn final record is cut by the log; a complete record that
 //! fails its checksum stops start-up (`ReplicaError::Log`), because it may have been acknowledged.
 
+use crate::config::SnapshotPolicy;
 use crate::ids::Zxid;
 use crate::storage::{Disk, LogError, LogOptions, SnapError, SnapStore, TxnLog};
 use crate::tree::{DataTree, TreeError, Txn, TxnResult};
@@ -83,6 +84,27 @@ pub struct Replica {
     log: TxnLog,
     snaps: SnapStore,
     tree: SharedTree,
+    policy: SnapshotPolicy,
+    /// Committed transactions applied since the last snapshot was started.
+    since_snapshot: u64,
+    /// Snapshot after this many (between half and all of snapCount, fixed per server, so that
+    /// the servers of an ensemble do not all snapshot at once).
+    threshold: u64,
+    job: Option<SnapshotJob>,
+    last_purge: Option<std::time::Instant>,
+}
+
+/// A snapshot being written off the peer loop; its result is the zxid below which log
+/// segments may be purged (when autopurge ran).
+type SnapshotResult = Result<(Zxid, Option<Zxid>), ReplicaError>;
+
+#[derive(Debug)]
+enum SnapshotJob {
+    #[cfg(not(feature = "sim"))]
+    Running(tokio::task::JoinHandle<SnapshotResult>),
+    /// Under simulation the snapshot is written inline, so that runs replay exactly.
+    #[allow(dead_code)]
+    Done(SnapshotResult),
 }
 
 impl Replica {
@@ -105,14 +127,108 @@ impl Replica {
             );
         }
         let tree = load_tree(&snaps)?;
+        let policy = SnapshotPolicy::default();
         let mut replica = Replica {
             disk,
             log,
             snaps,
             tree: Arc::new(RwLock::new(tree)),
+            threshold: policy.snap_count,
+            policy,
+            since_snapshot: 0,
+            job: None,
+            last_purge: None,
         };
         replica.catch_up()?;
         Ok(replica)
+    }
+
+    /// When to snapshot and purge. `spread` (e.g. the server id) picks this server's point
+    /// between snapCount/2 and snapCount.
+    pub fn set_policy(&mut self, policy: SnapshotPolicy, spread: u64) {
+        let half = (policy.snap_count / 2).max(1);
+        self.threshold = half + spread.wrapping_mul(0x9e37_79b9_7f4a_7c15) % half;
+        self.policy = policy;
+    }
+
+    /// Apply a transaction known to be committed, and snapshot when enough have been applied
+    /// since the last one (only committed state is ever snapshotted).
+    pub fn apply_committed(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<TxnResult, ReplicaError> {
+        let result = self.apply(zxid, bytes)?;
+        self.since_snapshot += 1;
+        self.reap_snapshot()?;
+        if self.since_snapshot >= self.threshold && self.job.is_none() {
+            self.start_snapshot();
+        }
+        Ok(result)
+    }
+
+    /// Write a snapshot of the tree as it is now (an O(1) clone), off the caller's thread.
+    fn start_snapshot(&mut self) {
+        self.since_snapshot = 0;
+        let tree = read_tree(&self.tree, |t| t.clone());
+        let zxid = tree.last_applied();
+        let snaps = self.snaps.clone();
+        let retain = self.policy.retain;
+        let purge = match (self.policy.purge_interval, self.last_purge) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(every), Some(last)) => last.elapsed() >= every,
+        };
+        let work = move || -> SnapshotResult {
+            let bytes = tree.serialize_snapshot()?;
+            snaps.write(zxid, &bytes)?;
+            let point = if purge {
+                snaps.purge(retain)?.log_purge_point
+            } else {
+                None
+            };
+            Ok((zxid, point))
+        };
+        #[cfg(not(feature = "sim"))]
+        {
+            self.job = Some(SnapshotJob::Running(tokio::task::spawn_blocking(work)));
+        }
+        #[cfg(feature = "sim")]
+        {
+            self.job = Some(SnapshotJob::Done(work()));
+        }
+    }
+
+    /// Collect a finished snapshot: log it, and purge the log segments it made unnecessary.
+    /// A failed snapshot is not fatal (the log still holds everything); the next one retries.
+    fn reap_snapshot(&mut self) -> Result<(), ReplicaError> {
+        let result = match self.job.take() {
+            None => return Ok(()),
+            #[cfg(not(feature = "sim"))]
+            Some(SnapshotJob::Running(handle)) => {
+                if !handle.is_finished() {
+                    self.job = Some(SnapshotJob::Running(handle));
+                    return Ok(());
+                }
+                match futures_util::FutureExt::now_or_never(handle) {
+                    Some(Ok(result)) => result,
+                    Some(Err(err)) => {
+                        tracing::warn!(%err, "snapshot task failed");
+                        return Ok(());
+                    }
+                    None => return Ok(()),
+                }
+            }
+            Some(SnapshotJob::Done(result)) => result,
+        };
+        match result {
+            Ok((zxid, purge_point)) => {
+                tracing::info!(%zxid, "snapshot written");
+                if let Some(point) = purge_point {
+                    let removed = self.log.purge_before(point)?;
+                    self.last_purge = Some(std::time::Instant::now());
+                    tracing::info!(%point, segments = removed.len(), "autopurge");
+                }
+            }
+            Err(err) => tracing::warn!(%err, "snapshot failed; the log still holds everything"),
+        }
+        Ok(())
     }
 
     pub fn tree(&self) -> SharedTree {
@@ -175,8 +291,12 @@ impl Replica {
     /// SNAP: adopt the leader's whole state as of `zxid`, durably, before anything after it.
     pub fn install_snapshot(&mut self, zxid: Zxid, data: &[u8]) -> Result<(), ReplicaError> {
         let tree = DataTree::from_snapshot(data)?;
+        // Nothing after the snapshot may remain in the log: the log must continue right after it.
+        if self.log.last_zxid() > zxid {
+            self.log.truncate_after(zxid)?;
+        }
         self.snaps.write(zxid, data)?;
-        // Older log records are superseded; the log continues after the snapshot.
+        // Older log records are superseded.
         if self.log.last_zxid() > Zxid(0) {
             self.log.purge_before(zxid)?;
         }
@@ -322,6 +442,46 @@ mod tests {
         let r = open(&disk);
         assert_eq!(r.last_logged(), z(3));
         let digest = read_tree(&leader.tree(), |t| t.digest());
+        assert_eq!(read_tree(&r.tree(), |t| t.digest()), digest);
+    }
+
+    #[tokio::test]
+    async fn snapshots_are_taken_every_snap_count_and_recovery_starts_from_them() {
+        let disk = MemDisk::new();
+        let mut r = open(&disk);
+        r.set_policy(
+            SnapshotPolicy {
+                snap_count: 10,
+                retain: 3,
+                purge_interval: Some(std::time::Duration::ZERO),
+            },
+            0,
+        );
+        for c in 1..=40 {
+            let txn = create(&format!("/n{c}"), z(c));
+            r.append(z(c), &txn).expect("append");
+            r.sync().expect("sync");
+            r.apply_committed(z(c), &txn).expect("apply");
+            // Let a background snapshot finish before the next trigger.
+            for _ in 0..100 {
+                if r.job.is_none() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                r.reap_snapshot().expect("reap");
+            }
+        }
+        let snaps = r.snaps.list().expect("list");
+        assert!(snaps.len() >= 3, "snapshots: {snaps:?}");
+        assert!(
+            snaps.len() <= 4,
+            "autopurge keeps 3 (+1 in flight): {snaps:?}"
+        );
+        let digest = read_tree(&r.tree(), |t| t.digest());
+        drop(r);
+        disk.crash();
+        let r = open(&disk);
+        assert_eq!(r.last_applied(), z(40));
         assert_eq!(read_tree(&r.tree(), |t| t.digest()), digest);
     }
 

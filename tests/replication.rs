@@ -70,6 +70,8 @@ fn configs(voters: u64, dir: &std::path::Path) -> BTreeMap<u64, Config> {
                 whitelist: Whitelist::All,
                 finalize_wait: Duration::from_millis(50),
                 standalone_enabled: true,
+                snapshots: Default::default(),
+                commit_log_count: 10_000,
             };
             (i, cfg)
         })
@@ -78,8 +80,15 @@ fn configs(voters: u64, dir: &std::path::Path) -> BTreeMap<u64, Config> {
 
 impl Cluster {
     async fn start(voters: u64) -> Cluster {
+        Self::start_with(voters, |_| {}).await
+    }
+
+    async fn start_with(voters: u64, tweak: impl Fn(&mut Config)) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
-        let configs = configs(voters, dir.path());
+        let mut configs = configs(voters, dir.path());
+        for cfg in configs.values_mut() {
+            tweak(cfg);
+        }
         let mut c = Cluster {
             _dir: dir,
             configs,
@@ -356,4 +365,50 @@ async fn a_log_ahead_of_current_epoch_is_adopted_only_within_the_accepted_epoch(
         err.to_string().contains("later epoch than currentEpoch"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_the_leaders_snapshots_catches_up_by_snap() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("zabd=info")
+        .try_init();
+    let mut c = Cluster::start_with(3, |cfg| {
+        cfg.snapshots.snap_count = 10;
+        cfg.snapshots.purge_interval = Some(Duration::ZERO);
+        cfg.commit_log_count = 5;
+    })
+    .await;
+    let leader = c.stable().await;
+    let behind = c
+        .servers
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("follower");
+    c.kill(behind).await;
+    for i in 0..60u64 {
+        c.create(leader, &format!("/s{i}")).await.expect("write");
+    }
+    // Snapshots were written, and autopurge removed old log segments' need.
+    let snaps = std::fs::read_dir(c.configs[&leader].data_dir.join("version-2"))
+        .expect("data dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
+        .count();
+    assert!(snaps >= 1, "the leader wrote snapshots");
+    c.start_one(behind).await;
+    assert_eq!(c.stable().await, leader);
+    c.digests_agree().await;
+    for i in 0..60 {
+        assert!(
+            c.has(behind, &format!("/s{i}")),
+            "server {behind} lacks /s{i}"
+        );
+    }
+    // And it survives its own restart from what SNAP left on its disk.
+    c.kill(behind).await;
+    c.start_one(behind).await;
+    c.stable().await;
+    c.digests_agree().await;
 }

@@ -87,6 +87,13 @@ fn config(id: u64, voters: u64, observers: u64, data: PathBuf) -> Config {
         whitelist: Whitelist::All,
         finalize_wait: Duration::from_millis(50),
         standalone_enabled: true,
+        // Small, so that snapshots, autopurge and SNAP syncs happen under faults too.
+        snapshots: zabd::config::SnapshotPolicy {
+            snap_count: 40,
+            retain: 3,
+            purge_interval: Some(Duration::ZERO),
+        },
+        commit_log_count: 25,
     }
 }
 

@@ -6,7 +6,7 @@
 //! both. For zoo.cfg a side table keeps each key's line number for messages.
 
 use super::zoocfg::{self, ZooCfgFormat};
-use super::{Config, ServerSpec, Whitelist};
+use super::{Config, ServerSpec, SnapshotPolicy, Whitelist};
 use crate::ids::{LearnerType, Sid};
 use config::{FileFormat, FileStoredFormat, Format, Map, Value, ValueKind};
 use std::collections::{BTreeMap, HashMap};
@@ -105,6 +105,10 @@ const KNOWN_KEYS: &[&str] = &[
     "standaloneEnabled",
     "4lw.commands.whitelist",
     "zabd.finalizeWaitMs",
+    "snapCount",
+    "zabd.commitLogCount",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
     "dynamicConfigFile",
     "server",
 ];
@@ -548,6 +552,47 @@ impl<'a> Raw<'a> {
             )?
             .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(50);
+        let snap_count = self
+            .u32(
+                "snapCount",
+                2,
+                "100000",
+                "a number of transactions (2 or more)",
+            )?
+            .map_or(100_000, u64::from);
+        let retain = match self.u32("autopurge.snapRetainCount", 0, "3", "a number of snapshots")? {
+            Some(n) if n < 3 => {
+                tracing::warn!(
+                    value = n,
+                    "autopurge.snapRetainCount below 3; using 3, as ZooKeeper does"
+                );
+                3
+            }
+            Some(n) => n as usize,
+            None => 3,
+        };
+        let purge_hours = self
+            .u32(
+                "autopurge.purgeInterval",
+                0,
+                "24",
+                "a number of hours (0 = never)",
+            )?
+            .unwrap_or(0);
+        let snapshots = SnapshotPolicy {
+            snap_count,
+            retain,
+            purge_interval: (purge_hours > 0)
+                .then(|| Duration::from_secs(u64::from(purge_hours) * 3600)),
+        };
+        let commit_log_count = self
+            .u32(
+                "zabd.commitLogCount",
+                1,
+                "10000",
+                "a number of transactions (1 or more)",
+            )?
+            .map_or(10_000, |n| n as usize);
         let inline_id = match self.kind {
             Kind::Toml => {
                 let fix = format!(
@@ -786,6 +831,8 @@ impl<'a> Raw<'a> {
             whitelist,
             finalize_wait: Duration::from_millis(finalize_ms),
             standalone_enabled,
+            snapshots,
+            commit_log_count,
         })
     }
 

@@ -56,6 +56,28 @@ impl Whitelist {
     }
 }
 
+/// When to write snapshots and what to keep (ZooKeeper's `snapCount` and `autopurge.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// A snapshot is written after about this many committed transactions (ZooKeeper: a random
+    /// point between half and all of it, so that servers do not snapshot together).
+    pub snap_count: u64,
+    /// Snapshots kept by autopurge (ZooKeeper's minimum and default: 3).
+    pub retain: usize,
+    /// Autopurge runs at most this often; `None` (purgeInterval 0, the default) never purges.
+    pub purge_interval: Option<Duration>,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> SnapshotPolicy {
+        SnapshotPolicy {
+            snap_count: 100_000,
+            retain: 3,
+            purge_interval: None,
+        }
+    }
+}
+
 /// A validated server configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -81,6 +103,10 @@ pub struct Config {
     /// zabd's own: how long a looking server waits for a better vote once a quorum agrees but
     /// some connected voter has not yet answered (`zabd.finalizeWaitMs`; ZooKeeper: fixed 200).
     pub finalize_wait: Duration,
+    pub snapshots: SnapshotPolicy,
+    /// How many recent committed transactions the leader keeps for DIFF syncs
+    /// (`zabd.commitLogCount`, default 10000); a learner further behind gets a snapshot.
+    pub commit_log_count: usize,
     /// `standaloneEnabled` (default true). When false, a single `server.N` entry still makes an
     /// ensemble (of one), as in ZooKeeper.
     pub standalone_enabled: bool,

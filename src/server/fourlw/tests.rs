@@ -48,6 +48,8 @@ pub(crate) fn ensemble_config(my_id: u64, observer: bool) -> Config {
         whitelist: Whitelist::All,
         finalize_wait: Duration::from_millis(200),
         standalone_enabled: true,
+        snapshots: Default::default(),
+        commit_log_count: 10_000,
     }
 }
 
