@@ -493,3 +493,69 @@ fn sim_random_crashes_and_partitions_never_elect_two_leaders_per_epoch() {
         }
     }
 }
+
+/// Submit `/path` on server `id` from a client host; the outcome lands in the returned slot.
+fn submit_on(c: &mut Cluster, name: &str, id: u64, path: &str) -> Arc<Mutex<Option<bool>>> {
+    let slot: Arc<Mutex<Option<bool>>> = Arc::default();
+    let out = slot.clone();
+    let client = c.clients.lock().ok().and_then(|m| m.get(&id).cloned());
+    let path = path.to_string();
+    c.sim.client(name, async move {
+        let Some(client) = client else { return Ok(()) };
+        let op = Op::Create {
+            path,
+            data: vec![1],
+            acl: Acl::open_unsafe(),
+            mode: CreateMode::Persistent,
+        };
+        let acked = matches!(
+            client.submit(0, 0, op, Duration::from_secs(3)).await,
+            Ok(r) if r.err().is_ok()
+        );
+        if let Ok(mut s) = out.lock() {
+            *s = Some(acked);
+        }
+        Ok(())
+    });
+    slot
+}
+
+#[test]
+fn sim_a_cut_off_leaders_uncommitted_proposals_are_truncated_when_it_rejoins() {
+    let mut c = Cluster::new(5, 3, 0);
+    let (old, epoch) = c.wait_stable(&[1, 2, 3], Duration::from_secs(5));
+    let committed = submit_on(&mut c, "before", old, "/committed");
+    c.run_for(Duration::from_millis(200));
+    assert_eq!(committed.lock().ok().and_then(|s| *s), Some(true));
+    // Cut the leader off, then write through it before it notices: logged, never committed.
+    for other in c.others(old) {
+        c.sim.partition(host(old), host(other));
+    }
+    let lost = submit_on(&mut c, "cut-off", old, "/uncommitted");
+    let rest = c.others(old);
+    let (leader, new_epoch) = c.wait_stable(&rest, Duration::from_secs(10));
+    assert!(new_epoch > epoch);
+    let after = submit_on(&mut c, "after", leader, "/after");
+    c.run_for(Duration::from_secs(4));
+    assert_eq!(
+        lost.lock().ok().and_then(|s| *s),
+        Some(false),
+        "never acknowledged"
+    );
+    assert_eq!(after.lock().ok().and_then(|s| *s), Some(true));
+    for other in c.others(old) {
+        c.sim.repair(host(old), host(other));
+    }
+    c.wait_stable(&[1, 2, 3], Duration::from_secs(15));
+    // Everyone, the old leader included, has the committed writes and not the lost one.
+    let acked: Arc<Mutex<Vec<String>>> =
+        Arc::new(Mutex::new(vec!["/committed".into(), "/after".into()]));
+    c.check_acknowledged(&acked, Duration::from_secs(10));
+    let clients = c.clients.lock().map(|m| m.clone()).unwrap_or_default();
+    for (id, client) in clients {
+        assert!(
+            !client.read(|t| t.exists("/uncommitted")),
+            "server {id} kept an uncommitted write"
+        );
+    }
+}

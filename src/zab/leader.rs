@@ -586,8 +586,13 @@ impl LeaderCore {
         }
         let is_voter = l.role == LearnerType::Participant && self.setup.voters.contains(sid);
         if !already_promised {
-            // Election should have made that impossible; refusing to lead is the safe answer.
-            if (current_epoch, last_zxid) > (self.setup.current_epoch, self.setup.last_zxid) {
+            // While establishing the epoch, a learner newer than the leader means the election
+            // went wrong: refusing to lead is the safe answer. Once established, a late joiner
+            // with an old uncommitted tail is normal: TRUNC handles it.
+            let establishing = self.phase == LeaderPhase::AwaitAckEpoch;
+            if establishing
+                && (current_epoch, last_zxid) > (self.setup.current_epoch, self.setup.last_zxid)
+            {
                 self.step_down(
                     format!(
                         "learner {sid} is ahead of me (epoch {current_epoch}, zxid {last_zxid})"

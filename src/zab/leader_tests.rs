@@ -461,3 +461,26 @@ fn a_learner_behind_gets_exactly_the_missing_history_on_sync() {
         ]
     );
 }
+
+#[test]
+fn a_late_joiner_with_an_old_uncommitted_tail_is_truncated_not_fatal() {
+    // Serving epoch 1 with an empty history; learner 2 was the leader of epoch 0 and logged
+    // (0,5) that never committed. It must be synced (TRUNC), not make the leader step down.
+    let mut l = serving_leader();
+    l.on_message(Sid(2), info(2, LearnerType::Participant, 0));
+    let out = l.on_message(
+        Sid(2),
+        QuorumMessage::AckEpoch {
+            current_epoch: Epoch(0),
+            already_promised: false,
+            last_zxid: Zxid::new(Epoch(0), 5),
+        },
+    );
+    assert!(!steps_down(&out), "{out:?}");
+    assert!(matches!(
+        sent(&out, 2)[0],
+        QuorumMessage::SyncStart {
+            mode: SyncMode::Trunc { .. }
+        }
+    ));
+}
