@@ -36,6 +36,8 @@ use tracing::{debug, info, warn};
 
 /// How often a learner retries connecting to its leader's quorum port.
 const CONNECT_RETRY: Duration = Duration::from_millis(20);
+/// Group commit waits for a quiet moment, but never longer than this many events.
+const GROUP_COMMIT_MAX_EVENTS: u32 = 64;
 /// A SNAP travels in chunks of this size (well under the quorum port's frame limit).
 const SNAP_CHUNK_BYTES: usize = 512 * 1024;
 /// The leader's in-memory history for DIFF syncs: at most this many bytes (and
@@ -122,6 +124,8 @@ pub struct Peer {
     log_dirty: bool,
     /// A follower owes the leader a cumulative ACK after the next fsync.
     ack_due: bool,
+    /// Loop iterations since appends started waiting for an fsync.
+    unsynced_events: u32,
     _acceptor: TaskGuard,
 }
 
@@ -210,6 +214,7 @@ impl Peer {
             pending_learners: Vec::new(),
             log_dirty: false,
             ack_due: false,
+            unsynced_events: 0,
             _acceptor: acceptor,
         })
     }
@@ -379,8 +384,14 @@ impl Peer {
             return cause;
         }
         loop {
+            self.count_unsynced();
             let actions = tokio::select! {
                 biased;
+                // Group commit, forced: a burst of events must not postpone the fsync forever.
+                _ = std::future::ready(()), if self.sync_overdue() => match self.leader_sync(&mut core) {
+                    Ok(actions) => actions,
+                    Err(cause) => return cause,
+                },
                 ev = self.election_events.recv() => { self.serve_election_event(ev); continue }
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.leader_command(&mut core, cmd),
@@ -421,18 +432,42 @@ impl Peer {
                 _ = ticker.tick() => core.on_half_tick(),
                 // Group commit: runs only when nothing else is ready, so one fsync covers every
                 // proposal appended since the last one.
-                _ = std::future::ready(()), if self.log_dirty => {
-                    self.log_dirty = false;
-                    match self.replica.sync() {
-                        Ok(synced) => core.on_logged(synced),
-                        Err(err) => return self.storage_failure(err),
-                    }
-                }
+                _ = std::future::ready(()), if self.log_dirty => match self.leader_sync(&mut core) {
+                    Ok(actions) => actions,
+                    Err(cause) => return cause,
+                },
             };
             if let Some(cause) = self.execute_leader(&mut core, &mut learners, actions, elected) {
                 return cause;
             }
         }
+    }
+
+    /// Group commit on the leader: one fsync for everything appended, then its own ACK.
+    fn leader_sync(&mut self, core: &mut LeaderCore) -> Result<Vec<LeaderAction>, LookingCause> {
+        let synced = self.sync_log()?;
+        Ok(core.on_logged(synced))
+    }
+
+    fn sync_log(&mut self) -> Result<Zxid, LookingCause> {
+        self.log_dirty = false;
+        self.unsynced_events = 0;
+        Counters::add(&self.board.counters.log_fsyncs, 1);
+        self.replica.sync().map_err(|err| self.storage_failure(err))
+    }
+
+    /// Count loop iterations that pass while appends wait for their fsync.
+    fn count_unsynced(&mut self) {
+        if self.log_dirty {
+            self.unsynced_events += 1;
+        }
+    }
+
+    /// Group commit normally waits until nothing else is ready (so one fsync covers a whole
+    /// burst); under sustained load that could be forever, so after a bounded number of events
+    /// it goes first.
+    fn sync_overdue(&self) -> bool {
+        self.log_dirty && self.unsynced_events >= GROUP_COMMIT_MAX_EVENTS
     }
 
     /// A write or sync submitted on the leader itself.
@@ -523,9 +558,12 @@ impl Peer {
                         info!(sid = %self.me, learner = %to, epoch = ?core.epoch(), "learner synced and serving");
                     }
                     if let Err(reason) = learners.send(to, msg) {
-                        info!(sid = %self.me, learner = %to, %reason, "dropping learner");
-                        learners.remove_sid(to);
-                        queue.extend(core.on_disconnected(to));
+                        // Already dropped earlier in this batch: nothing more to do.
+                        if learners.is_connected(to) {
+                            info!(sid = %self.me, learner = %to, %reason, "dropping learner");
+                            learners.remove_sid(to);
+                            queue.extend(core.on_disconnected(to));
+                        }
                     }
                 }
                 LeaderAction::Disconnect { sid, reason } => {
@@ -637,6 +675,7 @@ impl Peer {
         origin: Option<Origin>,
     ) -> Result<(), ReplicaError> {
         let result = self.replica.apply_committed(zxid, txn)?;
+        Counters::add(&self.board.counters.txns_committed, 1);
         if let Some(origin) = origin.filter(|o| o.server == self.me) {
             self.local.complete_write(origin.request, Ok(result));
         }
@@ -737,8 +776,14 @@ impl Peer {
         let deadline = tokio::time::sleep(init_timeout);
         tokio::pin!(deadline);
         loop {
+            self.count_unsynced();
             tokio::select! {
                 biased;
+                _ = std::future::ready(()), if self.sync_overdue() => {
+                    if let Err(cause) = self.learner_sync(&link) {
+                        return cause;
+                    }
+                }
                 ev = self.election_events.recv() => self.serve_election_event(ev),
                 _ = &mut self.timer, if self.timer_id.is_some() => self.serve_timer(),
                 conn = self.quorum_conns.recv() => drop(conn),
@@ -776,19 +821,22 @@ impl Peer {
                 // Group commit: one fsync for every proposal logged since the last, then one
                 // cumulative ACK — never an ACK before the fsync that covers it.
                 _ = std::future::ready(()), if self.log_dirty => {
-                    self.log_dirty = false;
-                    let synced = match self.replica.sync() {
-                        Ok(synced) => synced,
-                        Err(err) => return self.storage_failure(err),
-                    };
-                    if std::mem::take(&mut self.ack_due) {
-                        if let Err(reason) = link.send(QuorumMessage::Ack { zxid: synced }) {
-                            return LookingCause::LeaderLost(reason);
-                        }
+                    if let Err(cause) = self.learner_sync(&link) {
+                        return cause;
                     }
                 }
             }
         }
+    }
+
+    /// Group commit on a learner: one fsync, then one cumulative ACK (never before the fsync).
+    fn learner_sync(&mut self, link: &Link) -> Result<(), LookingCause> {
+        let synced = self.sync_log()?;
+        if std::mem::take(&mut self.ack_due) {
+            link.send(QuorumMessage::Ack { zxid: synced })
+                .map_err(LookingCause::LeaderLost)?;
+        }
+        Ok(())
     }
 
     /// A write or sync submitted on a learner: forwarded to the leader.
@@ -1045,6 +1093,10 @@ impl Learners {
             .and_then(|id| self.links.get(id))
             .ok_or_else(|| "no connection".to_string())?;
         link.send(msg)
+    }
+
+    fn is_connected(&self, sid: Sid) -> bool {
+        self.link_of.contains_key(&sid)
     }
 
     fn remove_link(&mut self, id: LinkId) -> Option<Sid> {

@@ -166,6 +166,9 @@ pub struct Counters {
     pub notifications_sent: AtomicU64,
     pub notifications_received: AtomicU64,
     pub notifications_dropped: AtomicU64,
+    /// Transaction-log fsyncs (group commits) and the transactions they covered.
+    pub log_fsyncs: AtomicU64,
+    pub txns_committed: AtomicU64,
     /// Client request latency (`Latency min/avg/max`); resettable.
     pub request_latency: LatencyStats,
 }

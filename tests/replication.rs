@@ -6,12 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zabd::api::{SubmitError, ZabClient};
-use zabd::config::{Config, ServerSpec, Whitelist};
-use zabd::ids::{LearnerType, Sid};
+use zabd::config::Config;
 use zabd::node::Node;
 use zabd::status::{Serving, StatusBoard};
 use zabd::storage::RealDisk;
@@ -33,49 +31,7 @@ struct Cluster {
 }
 
 fn configs(voters: u64, dir: &std::path::Path) -> BTreeMap<u64, Config> {
-    let ports = common::free_ports(3 * voters as usize);
-    let servers: BTreeMap<Sid, ServerSpec> = (1..=voters)
-        .map(|i| {
-            let k = 3 * (i - 1) as usize;
-            let spec = ServerSpec {
-                id: Sid(i),
-                host: "127.0.0.1".into(),
-                quorum_port: ports[k + 1],
-                election_port: ports[k + 2],
-                role: LearnerType::Participant,
-                client_host: None,
-                client_port: Some(ports[k]),
-            };
-            (Sid(i), spec)
-        })
-        .collect();
-    (1..=voters)
-        .map(|i| {
-            let data = dir.join(format!("data{i}"));
-            let cfg = Config {
-                source: PathBuf::from(format!("zoo{i}.cfg")),
-                my_id: Sid(i),
-                tick_time: Duration::from_millis(100),
-                init_limit: 10,
-                sync_limit: 5,
-                data_dir: data.clone(),
-                data_log_dir: data,
-                client_port: ports[3 * (i - 1) as usize],
-                client_port_address: Some([127, 0, 0, 1].into()),
-                max_client_cnxns: 60,
-                min_session_timeout: Duration::from_millis(200),
-                max_session_timeout: Duration::from_millis(2000),
-                servers: servers.clone(),
-                peer_type: LearnerType::Participant,
-                whitelist: Whitelist::All,
-                finalize_wait: Duration::from_millis(50),
-                standalone_enabled: true,
-                snapshots: Default::default(),
-                commit_log_count: 10_000,
-            };
-            (i, cfg)
-        })
-        .collect()
+    zabd::config::loopback_ensemble(voters, &common::free_ports(3 * voters as usize), dir)
 }
 
 impl Cluster {

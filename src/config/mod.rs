@@ -132,3 +132,55 @@ impl Config {
             .filter(|s| s.role == LearnerType::Participant)
     }
 }
+
+/// An ensemble of `voters` servers on 127.0.0.1 with the given ports (three per server: client,
+/// quorum, election), each with its own data directory under `dir` — for tests and benchmarks
+/// that run nodes in one process. tickTime 100 ms, initLimit 10, syncLimit 5.
+pub fn loopback_ensemble(
+    voters: u64,
+    ports: &[u16],
+    dir: &std::path::Path,
+) -> BTreeMap<u64, Config> {
+    let port = |i: u64, k: usize| ports.get(3 * (i as usize - 1) + k).copied().unwrap_or(0);
+    let servers: BTreeMap<Sid, ServerSpec> = (1..=voters)
+        .map(|i| {
+            let spec = ServerSpec {
+                id: Sid(i),
+                host: "127.0.0.1".into(),
+                quorum_port: port(i, 1),
+                election_port: port(i, 2),
+                role: LearnerType::Participant,
+                client_host: None,
+                client_port: Some(port(i, 0)),
+            };
+            (Sid(i), spec)
+        })
+        .collect();
+    (1..=voters)
+        .map(|i| {
+            let data = dir.join(format!("data{i}"));
+            let cfg = Config {
+                source: PathBuf::from(format!("zoo{i}.cfg")),
+                my_id: Sid(i),
+                tick_time: Duration::from_millis(100),
+                init_limit: 10,
+                sync_limit: 5,
+                data_dir: data.clone(),
+                data_log_dir: data,
+                client_port: port(i, 0),
+                client_port_address: Some(IpAddr::from([127, 0, 0, 1])),
+                max_client_cnxns: 60,
+                min_session_timeout: Duration::from_millis(200),
+                max_session_timeout: Duration::from_millis(2000),
+                servers: servers.clone(),
+                peer_type: LearnerType::Participant,
+                whitelist: Whitelist::All,
+                finalize_wait: Duration::from_millis(50),
+                standalone_enabled: true,
+                snapshots: SnapshotPolicy::default(),
+                commit_log_count: 10_000,
+            };
+            (i, cfg)
+        })
+        .collect()
+}

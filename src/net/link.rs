@@ -10,8 +10,11 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Messages that may wait to be written before the link counts as stuck.
-const OUTBOX: usize = 1024;
+/// Messages that may wait to be written before the link counts as stuck (a learner that far
+/// behind is dropped and resyncs).
+const OUTBOX: usize = 16 * 1024;
+/// At most this many queued messages are written per flush, so reading is never starved.
+const WRITE_BATCH: usize = 256;
 
 pub type LinkId = u64;
 
@@ -57,6 +60,22 @@ impl Link {
     }
 }
 
+async fn write_batch<S>(sink: &mut S, batch: Vec<QuorumMessage>) -> Result<(), String>
+where
+    S: futures_util::Sink<bytes::Bytes, Error = std::io::Error> + Unpin,
+{
+    for msg in batch {
+        let frame = codec::encode::<_, QUORUM_FRAME_LIMIT>(&msg)
+            .map_err(|err| format!("cannot encode {}: {err}", msg.kind()))?;
+        sink.feed(frame)
+            .await
+            .map_err(|err| format!("send failed: {err}"))?;
+    }
+    sink.flush()
+        .await
+        .map_err(|err| format!("send failed: {err}"))
+}
+
 async fn run(
     id: LinkId,
     stream: TcpStream,
@@ -69,12 +88,17 @@ async fn run(
             biased;
             msg = outbox.recv() => {
                 let Some(msg) = msg else { break "closed locally".to_string() };
-                let frame = match codec::encode::<_, QUORUM_FRAME_LIMIT>(&msg) {
-                    Ok(f) => f,
-                    Err(err) => break format!("cannot encode {}: {err}", msg.kind()),
-                };
-                if let Err(err) = sink.send(frame).await {
-                    break format!("send failed: {err}");
+                // Write everything already queued, then flush once: one syscall per burst, not
+                // per message.
+                let mut batch = vec![msg];
+                while batch.len() < WRITE_BATCH {
+                    match outbox.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(reason) = write_batch(&mut sink, batch).await {
+                    break reason;
                 }
             }
             frame = frames.next() => match frame {

@@ -464,6 +464,8 @@ pub const MNTR_KEYS: &[&str] = &[
     "zk_notifications_sent",
     "zk_notifications_received",
     "zk_notifications_dropped",
+    "zk_log_fsyncs",
+    "zk_txns_committed",
 ];
 
 /// Leader-only `mntr` keys (LeaderZooKeeperServer's gauges).
@@ -563,6 +565,8 @@ fn mntr(ctx: &Context<'_>) -> String {
             "zk_notifications_sent" => Counters::get(&c.notifications_sent).to_string(),
             "zk_notifications_received" => Counters::get(&c.notifications_received).to_string(),
             "zk_notifications_dropped" => Counters::get(&c.notifications_dropped).to_string(),
+            "zk_log_fsyncs" => Counters::get(&c.log_fsyncs).to_string(),
+            "zk_txns_committed" => Counters::get(&c.txns_committed).to_string(),
             _ => continue,
         };
         let _ = writeln!(out, "{key}\t{value}");
