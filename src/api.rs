@@ -3,7 +3,7 @@
 //! protocol (kazoo, zkCli) is built on this.
 
 use crate::ids::Zxid;
-use crate::replica::{read_tree, SharedTree};
+use crate::replica::{read_tree, Request, SharedTree};
 use crate::tree::{DataTree, Op, TxnResult};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -27,9 +27,7 @@ pub enum SubmitError {
 #[derive(Debug)]
 pub enum Command {
     Submit {
-        session_id: i64,
-        cxid: i32,
-        op: Op,
+        request: Request,
         reply: oneshot::Sender<Result<TxnResult, SubmitError>>,
     },
     Sync {
@@ -60,9 +58,11 @@ impl ZabClient {
     ) -> Result<TxnResult, SubmitError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Submit {
-            session_id,
-            cxid,
-            op,
+            request: Request {
+                session_id,
+                cxid,
+                op,
+            },
             reply,
         };
         self.ask(cmd, rx, timeout).await

@@ -6,10 +6,10 @@ use crate::config::Config;
 use crate::ids::{Epoch, Zxid};
 use crate::net::TcpListener;
 use crate::peer::{Peer, PeerError, PeerListeners};
-use crate::replica::{self, Replica};
+use crate::replica::{self, Replica, Request};
 use crate::status::{NodeStatus, Serving, StatusBoard, ZabPhase};
 use crate::storage::{Disk, EpochStore};
-use crate::tree::{Op, Txn, TxnHeader, TxnResult};
+use crate::tree::TxnResult;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,13 +62,8 @@ impl Standalone {
     async fn run(mut self) {
         while let Some(cmd) = self.commands.recv().await {
             match cmd {
-                Command::Submit {
-                    session_id,
-                    cxid,
-                    op,
-                    reply,
-                } => {
-                    let _ = reply.send(self.write(session_id, cxid, op));
+                Command::Submit { request, reply } => {
+                    let _ = reply.send(self.write(request));
                 }
                 Command::Sync { reply } => {
                     let _ = reply.send(Ok(self.replica.last_applied()));
@@ -77,7 +72,7 @@ impl Standalone {
         }
     }
 
-    fn write(&mut self, session_id: i64, cxid: i32, op: Op) -> Result<TxnResult, SubmitError> {
+    fn write(&mut self, request: Request) -> Result<TxnResult, SubmitError> {
         let last = self.replica.last_logged();
         let counter = if last.epoch() == self.epoch {
             last.counter()
@@ -86,18 +81,7 @@ impl Standalone {
         };
         let next = counter.checked_add(1).ok_or(SubmitError::NotServing)?;
         let zxid = Zxid::new(self.epoch, next);
-        let txn = Txn {
-            header: TxnHeader {
-                session_id,
-                cxid,
-                zxid,
-                time_ms: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0),
-            },
-            op,
-        };
+        let txn = request.stamp(zxid);
         let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
         let storage = |e: replica::ReplicaError| SubmitError::Refused(format!("storage: {e}"));
         self.replica.append(zxid, &bytes).map_err(storage)?;

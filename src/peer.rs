@@ -19,7 +19,7 @@ use crate::net::{TcpListener, TcpStream};
 use crate::replica::{self, read_tree, Replica, ReplicaError, Request};
 use crate::status::{Counters, LearnerCounts, Serving, StatusBoard, ZabPhase};
 use crate::storage::{Disk, EpochError, EpochStore};
-use crate::tree::{Txn, TxnHeader, TxnResult};
+use crate::tree::TxnResult;
 use crate::zab::broadcast::Origin;
 use crate::zab::messages::SyncMode;
 use crate::zab::{
@@ -474,20 +474,13 @@ impl Peer {
     fn leader_command(&mut self, core: &mut LeaderCore, cmd: Command) -> Vec<LeaderAction> {
         match cmd {
             Command::Submit {
-                session_id,
-                cxid,
-                op,
+                request: req,
                 reply,
             } => {
                 let request = self.local.add_write(reply);
                 let origin = Origin {
                     server: self.me,
                     request,
-                };
-                let req = Request {
-                    session_id,
-                    cxid,
-                    op,
                 };
                 match self.propose_request(core, req, origin) {
                     Ok(actions) => actions,
@@ -512,15 +505,7 @@ impl Peer {
         origin: Origin,
     ) -> Result<Vec<LeaderAction>, SubmitError> {
         let zxid = core.next_zxid().ok_or(SubmitError::NotServing)?;
-        let txn = Txn {
-            header: TxnHeader {
-                session_id: req.session_id,
-                cxid: req.cxid,
-                zxid,
-                time_ms: wall_clock_ms(),
-            },
-            op: req.op,
-        };
+        let txn = req.stamp(zxid);
         let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
         let size = bytes.len() as u64;
         let (proposed, actions) = core
@@ -852,16 +837,9 @@ impl Peer {
         }
         let msg = match cmd {
             Command::Submit {
-                session_id,
-                cxid,
-                op,
+                request: req,
                 reply,
             } => {
-                let req = Request {
-                    session_id,
-                    cxid,
-                    op,
-                };
                 let bytes = match replica::encode(&req) {
                     Ok(bytes) => bytes,
                     Err(err) => {
@@ -1114,14 +1092,6 @@ impl Learners {
             self.sid_of.remove(&id);
         }
     }
-}
-
-/// The leader's clock, stamped into each transaction (ctime/mtime).
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Refuse a command while not serving.

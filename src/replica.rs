@@ -33,12 +33,33 @@ pub enum ReplicaError {
     TruncateBelowSnapshot { to: Zxid, snapshot: Zxid },
 }
 
-/// What a learner forwards to the leader for a write: the leader stamps it into a [`Txn`].
+/// A write as submitted (and as a learner forwards it to the leader): the leader stamps it into
+/// a [`Txn`] with its zxid and the leader's clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub session_id: i64,
     pub cxid: i32,
     pub op: crate::tree::Op,
+}
+
+impl Request {
+    /// The transaction for this request at `zxid`, stamped with the wall clock now (so that
+    /// every replica writes the same ctime/mtime).
+    pub fn stamp(self, zxid: Zxid) -> Txn {
+        let time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Txn {
+            header: crate::tree::TxnHeader {
+                session_id: self.session_id,
+                cxid: self.cxid,
+                zxid,
+                time_ms,
+            },
+            op: self.op,
+        }
+    }
 }
 
 fn config() -> impl bincode::config::Config {
