@@ -13,6 +13,8 @@ pub mod election;
 pub mod node;
 pub mod peer;
 pub mod replica;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod status;
 pub mod storage;
 pub mod tree;
