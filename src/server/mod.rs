@@ -7,6 +7,7 @@
 //! closes the connection; the server is unharmed whatever arrives.
 
 pub mod fourlw;
+pub mod jute;
 
 mod conns;
 mod sysinfo;
