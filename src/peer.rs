@@ -252,6 +252,15 @@ impl Peer {
         });
         info!(sid = %self.me, epoch = %self.epochs.current(), %cause, "LOOKING");
         self.local.fail_all(SubmitError::LeaderLost);
+        // Vote only with durable history: finish the group commit the last role left pending.
+        self.ack_due = false;
+        if self.log_dirty {
+            if let Err(err) = self.replica.sync() {
+                warn!(sid = %self.me, %err, "cannot sync the log before the election");
+            }
+            self.log_dirty = false;
+            self.unsynced_events = 0;
+        }
         let actions = self
             .fle
             .start_election(self.epochs.current(), self.replica.last_logged());
