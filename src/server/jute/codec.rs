@@ -87,6 +87,16 @@ impl<'a> Reader<'a> {
         Ok(b != 0)
     }
 
+    /// A boolean that older peers leave out at the very end of a record (the connect records'
+    /// `readOnly`): `None` when the input ends here.
+    pub fn trailing_boolean(&mut self) -> Result<Option<bool>, JuteError> {
+        if self.remaining() == 0 {
+            Ok(None)
+        } else {
+            self.boolean().map(Some)
+        }
+    }
+
     /// A length field for a buffer or string: -1 means null; other negative values are errors,
     /// and so is any length larger than the bytes still unread.
     fn length(&mut self) -> Result<Option<usize>, JuteError> {

@@ -151,11 +151,7 @@ impl ConnectRequest {
         let session_id = r.long()?;
         let passwd = r.buffer()?;
         // ZooKeeper's ProtocolManager tries to read the flag and treats failure as "old client".
-        let read_only = if r.remaining() == 0 {
-            None
-        } else {
-            Some(r.boolean()?)
-        };
+        let read_only = r.trailing_boolean()?;
         Ok(ConnectRequest {
             protocol_version,
             last_zxid_seen,
@@ -195,11 +191,7 @@ impl ConnectResponse {
         let time_out = r.int()?;
         let session_id = r.long()?;
         let passwd = r.buffer()?;
-        let read_only = if r.remaining() == 0 {
-            None
-        } else {
-            Some(r.boolean()?)
-        };
+        let read_only = r.trailing_boolean()?;
         Ok(ConnectResponse {
             protocol_version,
             time_out,
