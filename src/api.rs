@@ -5,6 +5,8 @@
 use crate::ids::Zxid;
 use crate::replica::{read_tree, Request, SharedTree};
 use crate::tree::{DataTree, Op, TxnResult};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -33,6 +35,8 @@ pub enum Command {
     Sync {
         reply: oneshot::Sender<Result<Zxid, SubmitError>>,
     },
+    /// The session's client was heard from (fire and forget).
+    Touch { session: i64 },
 }
 
 /// A cheap, cloneable handle on a node.
@@ -40,11 +44,52 @@ pub enum Command {
 pub struct ZabClient {
     commands: mpsc::Sender<Command>,
     tree: SharedTree,
+    next_session: Arc<AtomicI64>,
 }
 
 impl ZabClient {
-    pub(crate) fn new(commands: mpsc::Sender<Command>, tree: SharedTree) -> ZabClient {
-        ZabClient { commands, tree }
+    /// Session ids are unique across the ensemble without coordination, as in ZooKeeper: the
+    /// server id in the top byte, then the start time in milliseconds, then a counter.
+    pub(crate) fn new(commands: mpsc::Sender<Command>, tree: SharedTree, sid: u64) -> ZabClient {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let first = ((sid & 0xff) << 56) | ((now_ms << 24) >> 8);
+        ZabClient {
+            commands,
+            tree,
+            next_session: Arc::new(AtomicI64::new(first as i64)),
+        }
+    }
+
+    /// Open a session with `timeout_ms`: replicated (CreateSession commits on every server),
+    /// kept alive by [`ZabClient::touch`], expired by the leader when silent for longer.
+    pub async fn create_session(
+        &self,
+        timeout_ms: i32,
+        timeout: Duration,
+    ) -> Result<i64, SubmitError> {
+        let session = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .submit(session, 0, Op::CreateSession { timeout_ms }, timeout)
+            .await?;
+        match result.err().is_ok() {
+            true => Ok(session),
+            false => Err(SubmitError::Refused(result.err().name().to_string())),
+        }
+    }
+
+    /// Close a session now: its ephemeral nodes go away on every server.
+    pub async fn close_session(&self, session: i64, timeout: Duration) -> Result<(), SubmitError> {
+        self.submit(session, 0, Op::CloseSession, timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// The session's client was heard from (the leader learns of it within half a tick).
+    pub fn touch(&self, session: i64) {
+        let _ = self.commands.try_send(Command::Touch { session });
     }
 
     /// Submit a write as `session_id` (0 for none) and wait, at most `timeout`, for its commit.

@@ -68,6 +68,8 @@ impl Standalone {
                 Command::Sync { reply } => {
                     let _ = reply.send(Ok(self.replica.last_applied()));
                 }
+                // A standalone server does not expire sessions yet (no ticking tracker here).
+                Command::Touch { .. } => {}
             }
         }
     }
@@ -112,7 +114,7 @@ impl Node {
         let mut replica = Replica::open(&config.data_dir, &config.data_log_dir, disk.clone())?;
         replica.set_policy(config.snapshots.clone(), config.my_id.0);
         let (commands_tx, commands) = mpsc::channel(1024);
-        let api = ZabClient::new(commands_tx, replica.tree());
+        let api = ZabClient::new(commands_tx, replica.tree(), config.my_id.0);
         let role = if config.is_standalone() {
             let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk)?;
             let applied = replica.last_applied();

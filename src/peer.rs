@@ -19,13 +19,14 @@ use crate::net::{TcpListener, TcpStream};
 use crate::replica::{self, read_tree, Replica, ReplicaError, Request};
 use crate::status::{Counters, LearnerCounts, Serving, StatusBoard, ZabPhase};
 use crate::storage::{Disk, EpochError, EpochStore};
-use crate::tree::TxnResult;
+use crate::tree::{Op, OpResult, TxnResult};
 use crate::zab::broadcast::Origin;
 use crate::zab::messages::SyncMode;
+use crate::zab::sessions::SessionTracker;
 use crate::zab::{
     LeaderAction, LeaderCore, LeaderPhase, LeaderSetup, LearnerAction, LearnerCore, QuorumMessage,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,6 +127,12 @@ pub struct Peer {
     ack_due: bool,
     /// Loop iterations since appends started waiting for an fsync.
     unsynced_events: u32,
+    /// Leader only: which sessions are alive; expired ones get a CloseSession.
+    sessions: SessionTracker,
+    /// Learner only: sessions touched by local clients, forwarded to the leader in batches.
+    touches: BTreeSet<i64>,
+    /// The monotonic clock sessions are timed by (simulated under turmoil).
+    started: Instant,
     _acceptor: TaskGuard,
 }
 
@@ -215,6 +222,9 @@ impl Peer {
             log_dirty: false,
             ack_due: false,
             unsynced_events: 0,
+            sessions: SessionTracker::default(),
+            touches: BTreeSet::new(),
+            started: Instant::now(),
             _acceptor: acceptor,
         })
     }
@@ -438,7 +448,11 @@ impl Peer {
                     },
                     None => continue,
                 },
-                _ = ticker.tick() => core.on_half_tick(),
+                _ = ticker.tick() => {
+                    let mut actions = core.on_half_tick();
+                    actions.extend(self.expire_sessions(&mut core));
+                    actions
+                }
                 // Group commit: runs only when nothing else is ready, so one fsync covers every
                 // proposal appended since the last one.
                 _ = std::future::ready(()), if self.log_dirty => match self.leader_sync(&mut core) {
@@ -491,7 +505,7 @@ impl Peer {
                     server: self.me,
                     request,
                 };
-                match self.propose_request(core, req, origin) {
+                match self.propose_request(core, req, Some(origin)) {
                     Ok(actions) => actions,
                     Err(err) => {
                         self.local.complete_write(request, Err(err));
@@ -503,6 +517,54 @@ impl Peer {
                 let request = self.local.add_sync(reply);
                 core.sync_barrier(request)
             }
+            Command::Touch { session } => {
+                let now = self.now_ms();
+                self.sessions.touch(session, now);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Milliseconds on the peer's monotonic clock.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Expire silent sessions: propose their CloseSession (which deletes their ephemerals).
+    fn expire_sessions(&mut self, core: &mut LeaderCore) -> Vec<LeaderAction> {
+        let mut actions = Vec::new();
+        if core.phase() != LeaderPhase::Serving {
+            return actions;
+        }
+        let now = self.now_ms();
+        for session in self.sessions.tick(now) {
+            info!(sid = %self.me, session = format_args!("{session:#x}"), "session expired");
+            let req = Request {
+                session_id: session,
+                cxid: 0,
+                op: Op::CloseSession,
+            };
+            match self.propose_request(core, req, None) {
+                Ok(more) => actions.extend(more),
+                Err(err) => warn!(sid = %self.me, %err, "cannot expire a session"),
+            }
+        }
+        actions
+    }
+
+    /// Keep the tracker in step with committed session transactions.
+    fn track_session(&mut self, result: &TxnResult) {
+        match result.result {
+            OpResult::SessionCreated => {
+                let timeout = read_tree(&self.replica.tree(), |t| {
+                    t.session_timeout(result.session_id)
+                });
+                let now = self.now_ms();
+                self.sessions
+                    .add(result.session_id, timeout.unwrap_or(0), now);
+            }
+            OpResult::SessionClosed => self.sessions.remove(result.session_id),
+            _ => {}
         }
     }
 
@@ -511,14 +573,14 @@ impl Peer {
         &mut self,
         core: &mut LeaderCore,
         req: Request,
-        origin: Origin,
+        origin: Option<Origin>,
     ) -> Result<Vec<LeaderAction>, SubmitError> {
         let zxid = core.next_zxid().ok_or(SubmitError::NotServing)?;
         let txn = req.stamp(zxid);
         let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
         let size = bytes.len() as u64;
         let (proposed, actions) = core
-            .propose(Arc::new(bytes), Some(origin))
+            .propose(Arc::new(bytes), origin)
             .map_err(|err| SubmitError::Refused(err.to_string()))?;
         debug_assert_eq!(proposed, zxid);
         self.board.update(|s| s.proposals.record(size));
@@ -566,6 +628,9 @@ impl Peer {
                 }
                 LeaderAction::Serving { epoch } => {
                     Counters::add(&self.board.counters.elections_won, 1);
+                    // Every live session gets a full timeout from the new leader.
+                    let live = read_tree(&self.replica.tree(), |t| t.sessions());
+                    self.sessions = SessionTracker::new(live, self.now_ms());
                     self.board.update(|s| {
                         s.serving = Serving::Leader;
                         s.phase = ZabPhase::Broadcast;
@@ -595,8 +660,15 @@ impl Peer {
                     self.log_dirty = true;
                 }
                 LeaderAction::Apply(commit) => {
-                    if let Err(err) = self.apply(commit.zxid, &commit.txn, commit.origin) {
-                        return Some(self.storage_failure(err));
+                    match self.apply(commit.zxid, &commit.txn, commit.origin) {
+                        Ok(result) => self.track_session(&result),
+                        Err(err) => return Some(self.storage_failure(err)),
+                    }
+                }
+                LeaderAction::Touch { sessions } => {
+                    let now = self.now_ms();
+                    for session in sessions {
+                        self.sessions.touch(session, now);
                     }
                 }
                 LeaderAction::LocalSyncDone { request, zxid } => {
@@ -606,7 +678,7 @@ impl Peer {
                     let result = replica::decode::<Request>(&request)
                         .map_err(|e| format!("malformed request: {e}"))
                         .and_then(|req| {
-                            self.propose_request(core, req, origin)
+                            self.propose_request(core, req, Some(origin))
                                 .map_err(|e| e.to_string())
                         });
                     match result {
@@ -667,14 +739,15 @@ impl Peer {
         zxid: Zxid,
         txn: &[u8],
         origin: Option<Origin>,
-    ) -> Result<(), ReplicaError> {
+    ) -> Result<TxnResult, ReplicaError> {
         let result = self.replica.apply_committed(zxid, txn)?;
         Counters::add(&self.board.counters.txns_committed, 1);
         if let Some(origin) = origin.filter(|o| o.server == self.me) {
-            self.local.complete_write(origin.request, Ok(result));
+            self.local
+                .complete_write(origin.request, Ok(result.clone()));
         }
         show_tree(&self.board, &self.replica);
-        Ok(())
+        Ok(result)
     }
 
     /// SNAP: the whole tree, in bounded chunks, after a SYNCSTART that says so.
@@ -803,6 +876,12 @@ impl Peer {
                         if let Some(cause) = self.execute_learner(&link, actions, state, leader, elected) {
                             return cause;
                         }
+                        if !self.touches.is_empty() {
+                            let sessions = std::mem::take(&mut self.touches).into_iter().collect();
+                            if let Err(reason) = link.send(QuorumMessage::Touch { sessions }) {
+                                return LookingCause::LeaderLost(reason);
+                            }
+                        }
                         if core.is_serving() {
                             deadline.as_mut().reset(Instant::now() + sync_timeout);
                         }
@@ -840,6 +919,10 @@ impl Peer {
         serving: bool,
         cmd: Command,
     ) -> Result<(), LookingCause> {
+        if let Command::Touch { session } = cmd {
+            self.touches.insert(session);
+            return Ok(());
+        }
         if !serving {
             refuse(Some(cmd));
             return Ok(());
@@ -865,6 +948,7 @@ impl Peer {
             Command::Sync { reply } => QuorumMessage::Sync {
                 request: self.local.add_sync(reply),
             },
+            Command::Touch { .. } => return Ok(()),
         };
         link.send(msg).map_err(LookingCause::LeaderLost)
     }
@@ -1112,7 +1196,7 @@ fn refuse(cmd: Option<Command>) {
         Some(Command::Sync { reply }) => {
             let _ = reply.send(Err(SubmitError::NotServing));
         }
-        None => {}
+        Some(Command::Touch { .. }) | None => {}
     }
 }
 

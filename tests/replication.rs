@@ -368,3 +368,43 @@ async fn a_follower_behind_the_leaders_snapshots_catches_up_by_snap() {
     c.stable().await;
     c.digests_agree().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_sessions_ephemerals_vanish_everywhere_while_a_touched_session_lives() {
+    let c = Cluster::start(3).await;
+    let leader = c.stable().await;
+    let f = c.servers.keys().copied().find(|id| *id != leader).expect("follower");
+    let other = 6 - leader - f;
+    let silent = c.client(f).create_session(600, WRITE_TIMEOUT).await.expect("session");
+    let alive = c.client(f).create_session(600, WRITE_TIMEOUT).await.expect("session");
+    for (session, path) in [(silent, "/e-silent"), (alive, "/e-alive")] {
+        let op = Op::Create {
+            path: path.into(),
+            data: vec![],
+            acl: Acl::open_unsafe(),
+            mode: CreateMode::Ephemeral,
+        };
+        let r = c.client(f).submit(session, 1, op, WRITE_TIMEOUT).await.expect("create");
+        assert!(r.err().is_ok(), "{path}: {:?}", r.err());
+    }
+    // Keep one session alive, touched through two servers (a client that moved); the other is
+    // silent for more than its 600 ms timeout.
+    for i in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let via = if i % 2 == 0 { f } else { other };
+        c.client(via).touch(alive);
+    }
+    c.digests_agree().await;
+    for id in [1, 2, 3] {
+        let (has_silent, has_alive) =
+            c.client(id).read(|t| (t.exists("/e-silent"), t.exists("/e-alive")));
+        assert!(!has_silent, "server {id} kept an expired session's ephemeral");
+        assert!(has_alive, "server {id} lost a live session's ephemeral");
+    }
+    // Closing a session removes its ephemerals at once, everywhere.
+    c.client(other).close_session(alive, WRITE_TIMEOUT).await.expect("close");
+    c.digests_agree().await;
+    for id in [1, 2, 3] {
+        assert!(!c.client(id).read(|t| t.exists("/e-alive")));
+    }
+}

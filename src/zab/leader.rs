@@ -59,6 +59,10 @@ pub enum LeaderAction {
         request: u64,
         zxid: Zxid,
     },
+    /// A learner's clients were heard from: reset these sessions' expiry timers.
+    Touch {
+        sessions: Vec<i64>,
+    },
     /// A learner forwarded a write: stamp it into a transaction and `propose` it with `origin`.
     Forwarded {
         origin: Origin,
@@ -395,6 +399,7 @@ impl LeaderCore {
                 }
             }
             QuorumMessage::Sync { request } => self.add_barrier(from, request, &mut out),
+            QuorumMessage::Touch { sessions } => out.push(LeaderAction::Touch { sessions }),
             QuorumMessage::Ping => {}
             other => out.push(LeaderAction::Disconnect {
                 sid: from,

@@ -9,7 +9,7 @@ use crate::ids::{Epoch, LearnerType, Sid, Zxid};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when the quorum wire format changes incompatibly.
-pub const QUORUM_PROTOCOL_VERSION: u32 = 2;
+pub const QUORUM_PROTOCOL_VERSION: u32 = 3;
 
 /// How the leader syncs a learner (the first message after ACKEPOCH).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +80,9 @@ pub enum QuorumMessage {
     SyncDone { request: u64, zxid: Zxid },
     /// Heartbeat, both ways.
     Ping,
+    /// A learner's clients were heard from: the leader, which decides session expiry, resets
+    /// these sessions' timers.
+    Touch { sessions: Vec<i64> },
 }
 
 impl QuorumMessage {
@@ -103,6 +106,7 @@ impl QuorumMessage {
             QuorumMessage::Sync { .. } => "SYNC",
             QuorumMessage::SyncDone { .. } => "SYNCDONE",
             QuorumMessage::Ping => "PING",
+            QuorumMessage::Touch { .. } => "TOUCH",
         }
     }
 }

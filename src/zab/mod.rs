@@ -5,6 +5,7 @@ pub mod broadcast;
 pub mod leader;
 pub mod learner;
 pub mod messages;
+pub mod sessions;
 pub mod sync;
 
 pub use leader::{LeaderAction, LeaderCore, LeaderPhase, LeaderSetup};
