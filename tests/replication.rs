@@ -373,10 +373,23 @@ async fn a_follower_behind_the_leaders_snapshots_catches_up_by_snap() {
 async fn an_expired_sessions_ephemerals_vanish_everywhere_while_a_touched_session_lives() {
     let c = Cluster::start(3).await;
     let leader = c.stable().await;
-    let f = c.servers.keys().copied().find(|id| *id != leader).expect("follower");
+    let f = c
+        .servers
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("follower");
     let other = 6 - leader - f;
-    let silent = c.client(f).create_session(600, WRITE_TIMEOUT).await.expect("session");
-    let alive = c.client(f).create_session(600, WRITE_TIMEOUT).await.expect("session");
+    let silent = c
+        .client(f)
+        .create_session(600, WRITE_TIMEOUT)
+        .await
+        .expect("session");
+    let alive = c
+        .client(f)
+        .create_session(600, WRITE_TIMEOUT)
+        .await
+        .expect("session");
     for (session, path) in [(silent, "/e-silent"), (alive, "/e-alive")] {
         let op = Op::Create {
             path: path.into(),
@@ -384,7 +397,11 @@ async fn an_expired_sessions_ephemerals_vanish_everywhere_while_a_touched_sessio
             acl: Acl::open_unsafe(),
             mode: CreateMode::Ephemeral,
         };
-        let r = c.client(f).submit(session, 1, op, WRITE_TIMEOUT).await.expect("create");
+        let r = c
+            .client(f)
+            .submit(session, 1, op, WRITE_TIMEOUT)
+            .await
+            .expect("create");
         assert!(r.err().is_ok(), "{path}: {:?}", r.err());
     }
     // Keep one session alive, touched through two servers (a client that moved); the other is
@@ -396,13 +413,20 @@ async fn an_expired_sessions_ephemerals_vanish_everywhere_while_a_touched_sessio
     }
     c.digests_agree().await;
     for id in [1, 2, 3] {
-        let (has_silent, has_alive) =
-            c.client(id).read(|t| (t.exists("/e-silent"), t.exists("/e-alive")));
-        assert!(!has_silent, "server {id} kept an expired session's ephemeral");
+        let (has_silent, has_alive) = c
+            .client(id)
+            .read(|t| (t.exists("/e-silent"), t.exists("/e-alive")));
+        assert!(
+            !has_silent,
+            "server {id} kept an expired session's ephemeral"
+        );
         assert!(has_alive, "server {id} lost a live session's ephemeral");
     }
     // Closing a session removes its ephemerals at once, everywhere.
-    c.client(other).close_session(alive, WRITE_TIMEOUT).await.expect("close");
+    c.client(other)
+        .close_session(alive, WRITE_TIMEOUT)
+        .await
+        .expect("close");
     c.digests_agree().await;
     for id in [1, 2, 3] {
         assert!(!c.client(id).read(|t| t.exists("/e-alive")));
