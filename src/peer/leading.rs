@@ -1,0 +1,365 @@
+//! LEADING: the shell around [`LeaderCore`] — learner links, group commit, proposals from
+//! local and forwarded writes, session expiry, and SNAP sending.
+
+use super::*;
+
+impl Peer {
+    pub(super) async fn lead(&mut self, decision: Decision) -> LookingCause {
+        let elected = Instant::now();
+        self.board.update(|s| {
+            s.peer_state = ServerState::Leading.as_str();
+            s.phase = ZabPhase::Discovery;
+            s.leader = Some(decision.vote.leader);
+        });
+        let half_tick = self.tick() / 2;
+        // The leader's whole log becomes committed in its epoch: apply what the tree lacks, and
+        // offer the log's tail for DIFF syncs.
+        let window = match self.replica.catch_up().and_then(|_| {
+            self.replica
+                .window(self.config.commit_log_count, SYNC_WINDOW_BYTES)
+        }) {
+            Ok(window) => window,
+            Err(err) => return self.storage_failure(err),
+        };
+        show_tree(&self.board, &self.replica);
+        let setup = LeaderSetup {
+            me: self.me,
+            voters: self.voters.clone(),
+            roles: self
+                .config
+                .servers
+                .values()
+                .map(|s| (s.id, s.role))
+                .collect(),
+            accepted_epoch: self.epochs.accepted(),
+            current_epoch: self.epochs.current(),
+            last_zxid: self.replica.last_logged(),
+            window,
+            init_limit_half_ticks: self.config.init_limit.saturating_mul(2),
+            sync_limit_half_ticks: self.config.sync_limit.saturating_mul(2),
+        };
+        let mut core = LeaderCore::new(setup);
+        let mut learners = Learners::default();
+        let (link_tx, mut link_rx) = mpsc::channel(1024);
+        for conn in std::mem::take(&mut self.pending_learners) {
+            learners.adopt(conn, &link_tx);
+        }
+        let mut ticker = tokio::time::interval_at(Instant::now() + half_tick, half_tick);
+        let actions = core.start();
+        if let Some(cause) = self.execute_leader(&mut core, &mut learners, actions, elected) {
+            return cause;
+        }
+        loop {
+            self.count_unsynced();
+            let actions = tokio::select! {
+                biased;
+                // Group commit, forced: a burst of events must not postpone the fsync forever.
+                _ = std::future::ready(()), if self.sync_overdue() => match self.leader_sync(&mut core) {
+                    Ok(actions) => actions,
+                    Err(cause) => return cause,
+                },
+                ev = self.election_events.recv() => { self.serve_election_event(ev); continue }
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.leader_command(&mut core, cmd),
+                    None => continue,
+                },
+                _ = &mut self.timer, if self.timer_id.is_some() => { self.serve_timer(); continue }
+                conn = self.quorum_conns.recv() => {
+                    if let Some(conn) = conn {
+                        learners.adopt(conn, &link_tx);
+                    }
+                    continue;
+                }
+                ev = link_rx.recv() => match ev {
+                    Some(LinkEvent::Message(id, msg)) => match learners.identify(id, &msg, self.ensemble) {
+                        Identified::Known(sid) => core.on_message(sid, msg),
+                        Identified::New { sid, replaced } => {
+                            let mut actions = Vec::new();
+                            if replaced {
+                                actions.extend(core.on_disconnected(sid));
+                            }
+                            actions.extend(core.on_message(sid, msg));
+                            actions
+                        }
+                        Identified::Refused(reason) => {
+                            warn!(sid = %self.me, link = id, %reason, "learner refused");
+                            continue;
+                        }
+                    },
+                    Some(LinkEvent::Closed(id, reason)) => match learners.remove_link(id) {
+                        Some(sid) => {
+                            info!(sid = %self.me, learner = %sid, %reason, "learner connection closed");
+                            core.on_disconnected(sid)
+                        }
+                        None => continue,
+                    },
+                    None => continue,
+                },
+                _ = ticker.tick() => {
+                    let mut actions = core.on_half_tick();
+                    actions.extend(self.expire_sessions(&mut core));
+                    actions
+                }
+                // Group commit: runs only when nothing else is ready, so one fsync covers every
+                // proposal appended since the last one.
+                _ = std::future::ready(()), if self.log_dirty => match self.leader_sync(&mut core) {
+                    Ok(actions) => actions,
+                    Err(cause) => return cause,
+                },
+            };
+            if let Some(cause) = self.execute_leader(&mut core, &mut learners, actions, elected) {
+                return cause;
+            }
+        }
+    }
+
+    /// Group commit on the leader: one fsync for everything appended, then its own ACK.
+    fn leader_sync(&mut self, core: &mut LeaderCore) -> Result<Vec<LeaderAction>, LookingCause> {
+        let synced = self.sync_log()?;
+        Ok(core.on_logged(synced))
+    }
+
+    /// A write or sync submitted on the leader itself.
+    fn leader_command(&mut self, core: &mut LeaderCore, cmd: Command) -> Vec<LeaderAction> {
+        match cmd {
+            Command::Submit {
+                request: req,
+                reply,
+            } => {
+                let request = self.local.add_write(reply);
+                let origin = Origin {
+                    server: self.me,
+                    request,
+                };
+                match self.propose_request(core, req, Some(origin)) {
+                    Ok(actions) => actions,
+                    Err(err) => {
+                        self.local.complete_write(request, Err(err));
+                        Vec::new()
+                    }
+                }
+            }
+            Command::Sync { reply } => {
+                let request = self.local.add_sync(reply);
+                core.sync_barrier(request)
+            }
+            Command::Touch { session } => {
+                let now = self.now_ms();
+                self.sessions.touch(session, now);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Expire silent sessions: propose their CloseSession (which deletes their ephemerals).
+    fn expire_sessions(&mut self, core: &mut LeaderCore) -> Vec<LeaderAction> {
+        let mut actions = Vec::new();
+        if core.phase() != LeaderPhase::Serving {
+            return actions;
+        }
+        let now = self.now_ms();
+        for session in self.sessions.tick(now) {
+            info!(sid = %self.me, session = format_args!("{session:#x}"), "session expired");
+            let req = Request {
+                session_id: session,
+                cxid: 0,
+                op: Op::CloseSession,
+            };
+            match self.propose_request(core, req, None) {
+                Ok(more) => actions.extend(more),
+                Err(err) => warn!(sid = %self.me, %err, "cannot expire a session"),
+            }
+        }
+        actions
+    }
+
+    /// Keep the tracker in step with committed session transactions.
+    fn track_session(&mut self, result: &TxnResult) {
+        match result.result {
+            OpResult::SessionCreated => {
+                let timeout = read_tree(&self.replica.tree(), |t| {
+                    t.session_timeout(result.session_id)
+                });
+                let now = self.now_ms();
+                self.sessions
+                    .add(result.session_id, timeout.unwrap_or(0), now);
+            }
+            OpResult::SessionClosed => self.sessions.remove(result.session_id),
+            _ => {}
+        }
+    }
+
+    /// Stamp a request into a transaction (the next zxid, the leader's clock) and propose it.
+    fn propose_request(
+        &mut self,
+        core: &mut LeaderCore,
+        req: Request,
+        origin: Option<Origin>,
+    ) -> Result<Vec<LeaderAction>, SubmitError> {
+        let zxid = core.next_zxid().ok_or(SubmitError::NotServing)?;
+        let txn = req.stamp(zxid);
+        let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
+        let size = bytes.len() as u64;
+        let (proposed, actions) = core
+            .propose(Arc::new(bytes), origin)
+            .map_err(|err| SubmitError::Refused(err.to_string()))?;
+        debug_assert_eq!(proposed, zxid);
+        self.board.update(|s| s.proposals.record(size));
+        Ok(actions)
+    }
+
+    /// Execute leader actions in order; `Some` means the leader stepped down.
+    fn execute_leader(
+        &mut self,
+        core: &mut LeaderCore,
+        learners: &mut Learners,
+        actions: Vec<LeaderAction>,
+        elected: Instant,
+    ) -> Option<LookingCause> {
+        let mut queue: std::collections::VecDeque<LeaderAction> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                LeaderAction::PersistAcceptedEpoch(e) => {
+                    if let Err(cause) = self.persist_accepted(e) {
+                        return Some(cause);
+                    }
+                }
+                LeaderAction::PersistCurrentEpoch(e) => {
+                    if let Err(cause) = self.persist_current(e) {
+                        return Some(cause);
+                    }
+                    self.board.update(|s| s.phase = ZabPhase::Synchronization);
+                }
+                LeaderAction::Send { to, msg } => {
+                    if msg == QuorumMessage::UpToDate {
+                        info!(sid = %self.me, learner = %to, epoch = ?core.epoch(), "learner synced and serving");
+                    }
+                    if let Err(reason) = learners.send(to, msg) {
+                        // Already dropped earlier in this batch: nothing more to do.
+                        if learners.is_connected(to) {
+                            info!(sid = %self.me, learner = %to, %reason, "dropping learner");
+                            learners.remove_sid(to);
+                            queue.extend(core.on_disconnected(to));
+                        }
+                    }
+                }
+                LeaderAction::Disconnect { sid, reason } => {
+                    info!(sid = %self.me, learner = %sid, %reason, "disconnecting learner");
+                    learners.remove_sid(sid);
+                }
+                LeaderAction::Serving { epoch } => {
+                    Counters::add(&self.board.counters.elections_won, 1);
+                    // Every live session gets a full timeout from the new leader.
+                    let live = read_tree(&self.replica.tree(), |t| t.sessions());
+                    self.sessions = SessionTracker::new(live, self.now_ms());
+                    self.board.update(|s| {
+                        s.serving = Serving::Leader;
+                        s.phase = ZabPhase::Broadcast;
+                        s.zxid = Zxid::epoch_start(epoch).max(self.replica.last_applied());
+                        s.leading_since = Some(std::time::Instant::now());
+                    });
+                    let actions = self.fle.epoch_established(epoch);
+                    self.execute_election(actions);
+                    info!(
+                        sid = %self.me,
+                        %epoch,
+                        since_election = ?elected.elapsed(),
+                        "LEADING: serving"
+                    );
+                }
+                LeaderAction::SendSnapshot { to, zxid } => {
+                    if let Err(reason) = self.send_snapshot(learners, to, zxid) {
+                        info!(sid = %self.me, learner = %to, %reason, "dropping learner");
+                        learners.remove_sid(to);
+                        queue.extend(core.on_disconnected(to));
+                    }
+                }
+                LeaderAction::Log { zxid, txn } => {
+                    if let Err(err) = self.replica.append(zxid, &txn) {
+                        return Some(self.storage_failure(err));
+                    }
+                    self.log_dirty = true;
+                }
+                LeaderAction::Apply(commit) => {
+                    match self.apply(commit.zxid, &commit.txn, commit.origin) {
+                        Ok(result) => self.track_session(&result),
+                        Err(err) => return Some(self.storage_failure(err)),
+                    }
+                }
+                LeaderAction::Touch { sessions } => {
+                    let now = self.now_ms();
+                    for session in sessions {
+                        self.sessions.touch(session, now);
+                    }
+                }
+                LeaderAction::LocalSyncDone { request, zxid } => {
+                    self.local.complete_sync(request, Ok(zxid));
+                }
+                LeaderAction::Forwarded { origin, request } => {
+                    let result = replica::decode::<Request>(&request)
+                        .map_err(|e| format!("malformed request: {e}"))
+                        .and_then(|req| {
+                            self.propose_request(core, req, Some(origin))
+                                .map_err(|e| e.to_string())
+                        });
+                    match result {
+                        Ok(actions) => queue.extend(actions),
+                        Err(reason) => {
+                            let msg = QuorumMessage::RequestFailed {
+                                request: origin.request,
+                                reason,
+                            };
+                            let _ = learners.send(origin.server, msg);
+                        }
+                    }
+                }
+                LeaderAction::StepDown { reason } => {
+                    warn!(sid = %self.me, %reason, "leader steps down");
+                    return Some(LookingCause::QuorumLost(reason));
+                }
+            }
+        }
+        let counts = core.counts();
+        let phase = core.phase();
+        self.board.update(|s| {
+            s.learners = counts;
+            if phase == LeaderPhase::Discovery || phase == LeaderPhase::AwaitAckEpoch {
+                s.phase = ZabPhase::Discovery;
+            }
+        });
+        None
+    }
+
+    /// SNAP: the whole tree, in bounded chunks, after a SYNCSTART that says so.
+    fn send_snapshot(&self, learners: &Learners, to: Sid, zxid: Zxid) -> Result<(), String> {
+        let bytes = self.replica.snapshot_bytes().map_err(|e| e.to_string())?;
+        info!(sid = %self.me, learner = %to, %zxid, bytes = bytes.len(), "SNAP");
+        learners.send(
+            to,
+            QuorumMessage::SyncStart {
+                mode: SyncMode::Snap { zxid },
+            },
+        )?;
+        let chunks: Vec<&[u8]> = bytes.chunks(SNAP_CHUNK_BYTES).collect();
+        let last = chunks.len().saturating_sub(1);
+        if chunks.is_empty() {
+            return learners.send(
+                to,
+                QuorumMessage::SnapChunk {
+                    data: Vec::new(),
+                    last: true,
+                },
+            );
+        }
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            learners.send(
+                to,
+                QuorumMessage::SnapChunk {
+                    data: chunk.to_vec(),
+                    last: i == last,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}

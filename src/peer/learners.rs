@@ -1,0 +1,105 @@
+//! The leader's learner connections: links by id, and which server each one turned out to be
+//! (known only once its first message, LEARNERINFO, arrives).
+
+use crate::ids::Sid;
+use crate::net::link::{Link, LinkEvent, LinkId};
+use crate::net::TcpStream;
+use crate::zab::QuorumMessage;
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+pub(super) struct Learners {
+    next_id: LinkId,
+    links: BTreeMap<LinkId, Link>,
+    sid_of: BTreeMap<LinkId, Sid>,
+    link_of: BTreeMap<Sid, LinkId>,
+}
+
+pub(super) enum Identified {
+    Known(Sid),
+    /// First message of a link: `replaced` when this server had another link (it reconnected).
+    New {
+        sid: Sid,
+        replaced: bool,
+    },
+    Refused(String),
+}
+
+impl Learners {
+    pub(super) fn adopt(&mut self, stream: TcpStream, events: &mpsc::Sender<LinkEvent>) {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.links
+            .insert(id, Link::spawn(id, stream, events.clone()));
+    }
+
+    pub(super) fn identify(
+        &mut self,
+        id: LinkId,
+        msg: &QuorumMessage,
+        ensemble: u64,
+    ) -> Identified {
+        if let Some(sid) = self.sid_of.get(&id) {
+            return Identified::Known(*sid);
+        }
+        let QuorumMessage::LearnerInfo {
+            protocol,
+            ensemble: theirs,
+            sid,
+            ..
+        } = msg
+        else {
+            self.links.remove(&id);
+            return Identified::Refused(format!("first message was {}", msg.kind()));
+        };
+        if *protocol != crate::zab::messages::QUORUM_PROTOCOL_VERSION || *theirs != ensemble {
+            self.links.remove(&id);
+            return Identified::Refused(format!(
+                "server {sid}: protocol {protocol} / ensemble {theirs:#x} do not match mine"
+            ));
+        }
+        let replaced = match self.link_of.insert(*sid, id) {
+            Some(old) => {
+                self.links.remove(&old);
+                self.sid_of.remove(&old);
+                true
+            }
+            None => false,
+        };
+        self.sid_of.insert(id, *sid);
+        Identified::New {
+            sid: *sid,
+            replaced,
+        }
+    }
+
+    pub(super) fn send(&self, to: Sid, msg: QuorumMessage) -> Result<(), String> {
+        let link = self
+            .link_of
+            .get(&to)
+            .and_then(|id| self.links.get(id))
+            .ok_or_else(|| "no connection".to_string())?;
+        link.send(msg)
+    }
+
+    pub(super) fn is_connected(&self, sid: Sid) -> bool {
+        self.link_of.contains_key(&sid)
+    }
+
+    pub(super) fn remove_link(&mut self, id: LinkId) -> Option<Sid> {
+        self.links.remove(&id);
+        let sid = self.sid_of.remove(&id)?;
+        if self.link_of.get(&sid) == Some(&id) {
+            self.link_of.remove(&sid);
+        }
+        Some(sid)
+    }
+
+    pub(super) fn remove_sid(&mut self, sid: Sid) {
+        if let Some(id) = self.link_of.remove(&sid) {
+            self.links.remove(&id);
+            self.sid_of.remove(&id);
+        }
+    }
+}
