@@ -42,6 +42,7 @@ pub struct Node {
     board: Arc<StatusBoard>,
     client: TcpListener,
     api: ZabClient,
+    hub: Arc<crate::server::hub::Hub>,
     role: Role,
 }
 
@@ -113,6 +114,11 @@ impl Node {
         let client = bind("client", &client_addr).await?;
         let mut replica = Replica::open(&config.data_dir, &config.data_log_dir, disk.clone())?;
         replica.set_policy(config.snapshots.clone(), config.my_id.0);
+        let hub = crate::server::hub::Hub::new();
+        let for_hook = hub.clone();
+        replica.set_apply_hook(replica::ApplyHook(Arc::new(move |result| {
+            for_hook.on_applied(result)
+        })));
         let (commands_tx, commands) = mpsc::channel(1024);
         let api = ZabClient::new(commands_tx, replica.tree(), config.my_id.0);
         let role = if config.is_standalone() {
@@ -155,6 +161,7 @@ impl Node {
             board,
             client,
             api,
+            hub,
             role,
         })
     }
@@ -179,6 +186,8 @@ impl Node {
             self.client,
             self.board.clone(),
             self.config.clone(),
+            self.api.clone(),
+            self.hub.clone(),
         ));
         let _client = AbortOnDrop(client);
         match self.role {

@@ -99,9 +99,21 @@ fn write_tree<T>(tree: &SharedTree, f: impl FnOnce(&mut DataTree) -> T) -> T {
     }
 }
 
+/// Called with every applied transaction while the tree's write lock is still held (the client
+/// side fires watches from it; see `server::hub` for why under the lock).
+#[derive(Clone)]
+pub struct ApplyHook(pub Arc<dyn Fn(&TxnResult) + Send + Sync>);
+
+impl std::fmt::Debug for ApplyHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApplyHook")
+    }
+}
+
 #[derive(Debug)]
 pub struct Replica {
     disk: Arc<dyn Disk>,
+    hook: Option<ApplyHook>,
     log: TxnLog,
     snaps: SnapStore,
     tree: SharedTree,
@@ -151,6 +163,7 @@ impl Replica {
         let policy = SnapshotPolicy::default();
         let mut replica = Replica {
             disk,
+            hook: None,
             log,
             snaps,
             tree: Arc::new(RwLock::new(tree)),
@@ -279,7 +292,19 @@ impl Replica {
     pub fn apply(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<TxnResult, ReplicaError> {
         let mut txn: Txn = decode(bytes).map_err(|detail| ReplicaError::BadTxn { zxid, detail })?;
         txn.header.zxid = zxid;
-        Ok(write_tree(&self.tree, |t| t.apply(&txn))?)
+        let hook = &self.hook;
+        Ok(write_tree(&self.tree, |t| {
+            let result = t.apply(&txn)?;
+            if let Some(hook) = hook {
+                (hook.0)(&result);
+            }
+            Ok::<_, crate::tree::TreeError>(result)
+        })?)
+    }
+
+    /// See [`ApplyHook`]; set before serving (recovery replays without it).
+    pub fn set_apply_hook(&mut self, hook: ApplyHook) {
+        self.hook = Some(hook);
     }
 
     /// Apply every logged transaction the tree has not seen (recovery, and a new leader whose

@@ -267,11 +267,15 @@ pub struct StatusBoard {
     /// the mask is kept for the four-letter words only.
     trace_mask: AtomicU64,
     status: Mutex<NodeStatus>,
+    /// The serving role, published on every change (see [`StatusBoard::serving_changes`]).
+    serving_tx: tokio::sync::watch::Sender<Serving>,
 }
 
 impl StatusBoard {
     pub fn new(initial: NodeStatus) -> StatusBoard {
+        let (serving_tx, _) = tokio::sync::watch::channel(initial.serving);
         StatusBoard {
+            serving_tx,
             started: Instant::now(),
             counters: Counters::default(),
             trace_mask: AtomicU64::new(DEFAULT_TRACE_MASK as u64),
@@ -298,9 +302,27 @@ impl StatusBoard {
 
     /// Change the status under the lock.
     pub fn update(&self, f: impl FnOnce(&mut NodeStatus)) {
-        match self.status.lock() {
-            Ok(mut guard) => f(&mut guard),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        let serving = match self.status.lock() {
+            Ok(mut guard) => {
+                f(&mut guard);
+                guard.serving
+            }
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                f(&mut guard);
+                guard.serving
+            }
+        };
+        self.serving_tx.send_if_modified(|s| {
+            let changed = *s != serving;
+            *s = serving;
+            changed
+        });
+    }
+
+    /// Follow the serving role: client connections close when the role they were opened in
+    /// ends, as ZooKeeper closes them when its server restarts.
+    pub fn serving_changes(&self) -> tokio::sync::watch::Receiver<Serving> {
+        self.serving_tx.subscribe()
     }
 }

@@ -35,11 +35,8 @@ impl ConnTable {
         self.lock().insert(
             id,
             ConnInfo {
-                remote,
                 interest: INTEREST_READ,
-                recved: 0,
-                sent: 0,
-                expires_at,
+                ..ConnInfo::new(remote, expires_at)
             },
         );
         board
@@ -48,6 +45,7 @@ impl ConnTable {
             .fetch_add(1, Ordering::Relaxed);
         ConnGuard {
             id,
+            remote,
             table: Arc::clone(self),
             board: Arc::clone(board),
         }
@@ -61,9 +59,13 @@ impl ConnTable {
     /// `crst`: zero every connection's packet counts.
     pub fn reset_stats(&self) {
         for info in self.lock().values_mut() {
-            info.recved = 0;
-            info.sent = 0;
+            info.reset_stats();
         }
+    }
+
+    /// How many connections `ip` has open (`maxClientCnxns` counts them per address).
+    pub fn count_from(&self, ip: std::net::IpAddr) -> usize {
+        self.lock().values().filter(|c| c.remote.ip() == ip).count()
     }
 }
 
@@ -71,11 +73,16 @@ impl ConnTable {
 #[derive(Debug)]
 pub struct ConnGuard {
     id: u64,
+    remote: SocketAddr,
     table: Arc<ConnTable>,
     board: Arc<StatusBoard>,
 }
 
 impl ConnGuard {
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
     pub fn update(&self, f: impl FnOnce(&mut ConnInfo)) {
         if let Some(info) = self.table.lock().get_mut(&self.id) {
             f(info);

@@ -214,6 +214,82 @@ pub struct ConnInfo {
     pub sent: u64,
     /// When the server closes the connection if it is still open (`dump`'s `expire at`).
     pub expires_at: SystemTime,
+    /// The client session on this connection (0 before the handshake, and for words).
+    pub session_id: i64,
+    pub timeout_ms: i32,
+    /// When the connection was accepted (ms since the Unix epoch, `cons`' `est`).
+    pub established_ms: i64,
+    /// ZooKeeper's four-letter name of the last operation (`lop`).
+    pub last_op: &'static str,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    /// When the last reply was queued (ms since the Unix epoch, `lresp`).
+    pub last_response_ms: i64,
+    pub last_latency_ms: u64,
+    pub min_latency_ms: u64,
+    pub max_latency_ms: u64,
+    pub total_latency_ms: u64,
+    pub latency_count: u64,
+}
+
+impl ConnInfo {
+    pub fn new(remote: SocketAddr, expires_at: SystemTime) -> ConnInfo {
+        ConnInfo {
+            remote,
+            interest: 1,
+            recved: 0,
+            sent: 0,
+            expires_at,
+            session_id: 0,
+            timeout_ms: 0,
+            established_ms: unix_ms(SystemTime::now()),
+            last_op: "NA",
+            last_cxid: -1,
+            last_zxid: -1,
+            last_response_ms: 0,
+            last_latency_ms: 0,
+            min_latency_ms: 0,
+            max_latency_ms: 0,
+            total_latency_ms: 0,
+            latency_count: 0,
+        }
+    }
+
+    /// One request was answered after `latency`.
+    pub fn record_latency(&mut self, latency: std::time::Duration) {
+        let ms = latency.as_millis() as u64;
+        self.last_latency_ms = ms;
+        self.min_latency_ms = if self.latency_count == 0 {
+            ms
+        } else {
+            self.min_latency_ms.min(ms)
+        };
+        self.max_latency_ms = self.max_latency_ms.max(ms);
+        self.total_latency_ms += ms;
+        self.latency_count += 1;
+        self.last_response_ms = unix_ms(SystemTime::now());
+    }
+
+    /// `crst`: zero the counts and latencies.
+    pub fn reset_stats(&mut self) {
+        self.recved = 0;
+        self.sent = 0;
+        self.last_latency_ms = 0;
+        self.min_latency_ms = 0;
+        self.max_latency_ms = 0;
+        self.total_latency_ms = 0;
+        self.latency_count = 0;
+        self.last_op = "NA";
+        self.last_cxid = -1;
+        self.last_zxid = -1;
+        self.last_response_ms = 0;
+    }
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Everything a reply is made from.
@@ -369,7 +445,9 @@ fn clamp_i64(v: u64) -> i64 {
 
 /// ` /ip:port[interest](queued=0,recved=N,sent=N)` (ServerCnxn.dumpConnectionInfo; zabd has
 /// no sessions yet, so never the session part).
-fn connection_line(out: &mut String, c: &ConnInfo) {
+/// ZooKeeper's `ServerCnxn.dumpConnectionInfo`: `brief` for `stat`, the long form (with the
+/// session's details once it has one) for `cons`.
+fn connection_line(out: &mut String, c: &ConnInfo, brief: bool) {
     let interest = if c.interest == 0 {
         "0".to_string()
     } else {
@@ -377,9 +455,31 @@ fn connection_line(out: &mut String, c: &ConnInfo) {
     };
     let _ = write!(
         out,
-        " /{}[{}](queued=0,recved={},sent={})",
+        " /{}[{}](queued=0,recved={},sent={}",
         c.remote, interest, c.recved, c.sent
     );
+    if !brief && c.session_id != 0 {
+        let _ = write!(
+            out,
+            ",sid=0x{:x},lop={},est={},to={}",
+            c.session_id, c.last_op, c.established_ms, c.timeout_ms
+        );
+        if c.last_cxid >= 0 {
+            let _ = write!(out, ",lcxid=0x{:x}", c.last_cxid);
+        }
+        let avg = c.total_latency_ms.checked_div(c.latency_count).unwrap_or(0);
+        let _ = write!(
+            out,
+            ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+            c.last_zxid,
+            c.last_response_ms,
+            c.last_latency_ms,
+            c.min_latency_ms,
+            avg,
+            c.max_latency_ms
+        );
+    }
+    out.push(')');
 }
 
 fn srvr(ctx: &Context<'_>, with_clients: bool) -> String {
@@ -390,7 +490,7 @@ fn srvr(ctx: &Context<'_>, with_clients: bool) -> String {
     if with_clients {
         out.push_str("Clients:\n");
         for conn in ctx.connections {
-            connection_line(&mut out, conn);
+            connection_line(&mut out, conn, true);
             out.push('\n');
         }
         out.push('\n');
@@ -693,7 +793,7 @@ fn envi(ctx: &Context<'_>) -> String {
 fn cons(ctx: &Context<'_>) -> String {
     let mut out = String::new();
     for conn in ctx.connections {
-        connection_line(&mut out, conn);
+        connection_line(&mut out, conn, false);
         out.push('\n');
     }
     out.push('\n');

@@ -1,17 +1,24 @@
-//! The client port. Today it answers ZooKeeper's four-letter words; later the client protocol
-//! takes the connections whose first bytes are not a word (see [`not_a_word`]).
+//! The client port: ZooKeeper's four-letter words and its binary client protocol on one port.
 //!
 //! Per connection: read the first 4 bytes (within [`FIRST_BYTES_TIMEOUT`]); a known word gets
 //! its reply ([`fourlw`]), then the server half-closes, drains what the client still sends (so
 //! that closing never resets the connection under an unread reply) and closes. Anything else
-//! closes the connection; the server is unharmed whatever arrives.
+//! is the length of a client's `ConnectRequest`: the connection becomes a client session
+//! ([`client`]). Whatever arrives, only that one connection is harmed.
 
+pub mod acl;
 pub mod fourlw;
+pub mod handshake;
+pub mod hub;
 pub mod jute;
+pub mod requests;
+pub mod watches;
 
+mod client;
 mod conns;
 mod sysinfo;
 
+use crate::api::ZabClient;
 use crate::config::Config;
 use crate::net::{TcpListener, TcpStream};
 use crate::status::{Counters, StatusBoard};
@@ -42,11 +49,19 @@ struct Shared {
     table: Arc<ConnTable>,
     /// The port actually bound (`clientPort` of `conf`).
     client_port: u16,
+    api: ZabClient,
+    hub: Arc<hub::Hub>,
 }
 
 /// Serve the client port on `listener` until this future is dropped (or its task aborted),
 /// which also ends every connection it has open.
-pub async fn serve(listener: TcpListener, board: Arc<StatusBoard>, config: Arc<Config>) {
+pub async fn serve(
+    listener: TcpListener,
+    board: Arc<StatusBoard>,
+    config: Arc<Config>,
+    api: ZabClient,
+    hub: Arc<hub::Hub>,
+) {
     let client_port = listener
         .local_addr()
         .map(|a| a.port())
@@ -57,6 +72,8 @@ pub async fn serve(listener: TcpListener, board: Arc<StatusBoard>, config: Arc<C
         config,
         table: Arc::new(ConnTable::default()),
         client_port,
+        api,
+        hub,
     });
     accept_loop(listener, shared).instrument(span).await
 }
@@ -69,6 +86,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             biased;
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    let max = shared.config.max_client_cnxns as usize;
+                    if max > 0 && shared.table.count_from(remote.ip()) >= max {
+                        warn!(%remote, max, "too many connections from this address; closing");
+                        drop(stream);
+                        continue;
+                    }
                     let conn = shared.table.register(
                         &shared.board,
                         remote,
@@ -134,15 +157,8 @@ async fn handle(mut stream: TcpStream, conn: ConnGuard, shared: Arc<Shared>) {
     Counters::add(&shared.board.counters.bytes_received, head.len() as u64);
     match Word::parse(&head) {
         Some(word) => answer_word(stream, word, deadline, &conn, &shared).await,
-        None => not_a_word(stream, head).await,
+        None => client::serve(stream, head, conn, shared).await,
     }
-}
-
-/// The first bytes are no four-letter word: a client session would start here. Until the
-/// client protocol exists, close.
-async fn not_a_word(stream: TcpStream, head: [u8; 4]) {
-    debug!(first_bytes = ?head, "not a four-letter word; closing (no client protocol yet)");
-    drop(stream);
 }
 
 async fn answer_word(

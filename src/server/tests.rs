@@ -19,7 +19,17 @@ async fn start() -> (SocketAddr, Arc<StatusBoard>, tokio::task::JoinHandle<()>) 
     config.whitelist = Whitelist::All;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let task = tokio::spawn(serve(listener, Arc::clone(&board), Arc::new(config)));
+    // No peer behind this client port: sessions cannot be created (these tests speak words).
+    let (commands, _) = tokio::sync::mpsc::channel(1);
+    let tree = Arc::new(std::sync::RwLock::new(crate::tree::DataTree::new()));
+    let api = ZabClient::new(commands, tree, 1);
+    let task = tokio::spawn(serve(
+        listener,
+        Arc::clone(&board),
+        Arc::new(config),
+        api,
+        hub::Hub::new(),
+    ));
     (addr, board, task)
 }
 

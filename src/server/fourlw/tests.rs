@@ -85,11 +85,13 @@ fn status(serving: Serving) -> NodeStatus {
 
 fn conn(port: u16, interest: u32, recved: u64, sent: u64, expires: u64) -> ConnInfo {
     ConnInfo {
-        remote: SocketAddr::from(([127, 0, 0, 1], port)),
         interest,
         recved,
         sent,
-        expires_at: UNIX_EPOCH + Duration::from_secs(expires),
+        ..ConnInfo::new(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            UNIX_EPOCH + Duration::from_secs(expires),
+        )
     }
 }
 
