@@ -9,7 +9,8 @@ use crate::peer::{Peer, PeerError, PeerListeners};
 use crate::replica::{self, Replica, Request};
 use crate::status::{NodeStatus, Serving, StatusBoard, ZabPhase};
 use crate::storage::{Disk, EpochStore};
-use crate::tree::TxnResult;
+use crate::tree::{Op, OpResult, TxnResult};
+use crate::zab::sessions::SessionTracker;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,25 +58,54 @@ struct Standalone {
     commands: mpsc::Receiver<Command>,
     board: Arc<StatusBoard>,
     epoch: Epoch,
+    /// ZooKeeper's tickTime: sessions are checked for expiry every half tick.
+    tick: Duration,
 }
 
 impl Standalone {
     async fn run(mut self) {
-        while let Some(cmd) = self.commands.recv().await {
+        let started = tokio::time::Instant::now();
+        let now_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let live = replica::read_tree(&self.replica.tree(), |t| t.sessions());
+        let mut sessions = SessionTracker::new(live, now_ms());
+        let mut tick = tokio::time::interval(self.tick / 2);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let cmd = tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => cmd,
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    for session in sessions.tick(now_ms()) {
+                        info!(session = format_args!("{session:#x}"), "session expired");
+                        let close = Request { session_id: session, cxid: 0, op: Op::CloseSession };
+                        if let Err(err) = self.write(close, &mut sessions, now_ms()) {
+                            warn!(%err, "cannot expire a session");
+                        }
+                    }
+                    continue;
+                }
+            };
             match cmd {
                 Command::Submit { request, reply } => {
-                    let _ = reply.send(self.write(request));
+                    let _ = reply.send(self.write(request, &mut sessions, now_ms()));
                 }
                 Command::Sync { reply } => {
                     let _ = reply.send(Ok(self.replica.last_applied()));
                 }
-                // A standalone server does not expire sessions yet (no ticking tracker here).
-                Command::Touch { .. } => {}
+                Command::Touch { session } => sessions.touch(session, now_ms()),
             }
         }
     }
 
-    fn write(&mut self, request: Request) -> Result<TxnResult, SubmitError> {
+    /// Log, fsync and apply one request; keep the session tracker in step with its result.
+    fn write(
+        &mut self,
+        request: Request,
+        sessions: &mut SessionTracker,
+        now_ms: u64,
+    ) -> Result<TxnResult, SubmitError> {
         let last = self.replica.last_logged();
         let counter = if last.epoch() == self.epoch {
             last.counter()
@@ -94,6 +124,13 @@ impl Standalone {
             .apply_committed(zxid, &bytes)
             .map_err(storage)?;
         crate::peer::show_tree(&self.board, &self.replica);
+        match (&result.result, &txn.op) {
+            (OpResult::SessionCreated, Op::CreateSession { timeout_ms }) => {
+                sessions.add(result.session_id, *timeout_ms, now_ms)
+            }
+            (OpResult::SessionClosed, _) => sessions.remove(result.session_id),
+            _ => {}
+        }
         Ok(result)
     }
 }
@@ -138,6 +175,7 @@ impl Node {
                 commands,
                 board: board.clone(),
                 epoch: epochs.current(),
+                tick: config.tick_time,
             }))
         } else {
             let me = config

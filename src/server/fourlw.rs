@@ -307,6 +307,22 @@ pub struct Context<'a> {
     /// Every open client-port connection, the asking one included.
     pub connections: &'a [ConnInfo],
     pub facts: &'a Facts,
+    pub clients: &'a ClientFacts,
+}
+
+/// Sessions, ephemerals and watches, for `dump`, `wchs`, `wchc`, `wchp` and `mntr`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientFacts {
+    /// (connections with watches, watched paths, watches) on this server.
+    pub watch_summary: (usize, usize, usize),
+    /// Each watching session's paths, by session id.
+    pub watches_by_session: Vec<(i64, Vec<String>)>,
+    /// Each watched path's sessions.
+    pub watches_by_path: Vec<(String, Vec<i64>)>,
+    /// Every session of the ensemble (id, timeout ms), as the replicated tree knows them.
+    pub sessions: Vec<(i64, i32)>,
+    /// Each session's ephemeral paths (sessions without any omitted).
+    pub ephemerals: Vec<(i64, Vec<String>)>,
 }
 
 /// A side effect the word asks for; the caller applies it.
@@ -383,10 +399,35 @@ pub fn answer(word: Word, stmk_mask: Option<i64>, ctx: &Context<'_>) -> Reply {
             },
             None => Reply::text(ctx.trace_mask.to_string()),
         },
-        // No watches exist: DataTree.dumpWatchesSummary / dumpWatches plus WatchCommand's
-        // final println.
-        Word::Wchs => Reply::text("0 connections watching 0 paths\nTotal watches:0\n".to_string()),
-        Word::Wchc | Word::Wchp => Reply::text("\n".to_string()),
+        // DataTree.dumpWatchesSummary / dumpWatches plus WatchCommand's final println.
+        Word::Wchs => {
+            let (conns, paths, total) = ctx.clients.watch_summary;
+            Reply::text(format!(
+                "{conns} connections watching {paths} paths\nTotal watches:{total}\n"
+            ))
+        }
+        Word::Wchc => {
+            let mut out = String::new();
+            for (session, paths) in &ctx.clients.watches_by_session {
+                let _ = writeln!(out, "0x{session:x}");
+                for path in paths {
+                    let _ = writeln!(out, "\t{path}");
+                }
+            }
+            out.push('\n');
+            Reply::text(out)
+        }
+        Word::Wchp => {
+            let mut out = String::new();
+            for (path, sessions) in &ctx.clients.watches_by_path {
+                let _ = writeln!(out, "{path}");
+                for session in sessions {
+                    let _ = writeln!(out, "\t0x{session:x}");
+                }
+            }
+            out.push('\n');
+            Reply::text(out)
+        }
         Word::Dump => Reply::text(dump(ctx)),
         // The digest log zabd does not keep: nothing to print.
         Word::Hash => Reply::text(String::new()),
@@ -619,11 +660,11 @@ fn mntr(ctx: &Context<'_>) -> String {
                 _ => continue,
             },
             "zk_ephemerals_count" => s.ephemerals.to_string(),
-            "zk_outstanding_requests"
-            | "zk_global_sessions"
-            | "zk_watch_count"
-            | "zk_local_sessions"
-            | "zk_synced_non_voting_followers" => "0".to_string(),
+            "zk_watch_count" => ctx.clients.watch_summary.2.to_string(),
+            "zk_global_sessions" => ctx.clients.sessions.len().to_string(),
+            "zk_outstanding_requests" | "zk_local_sessions" | "zk_synced_non_voting_followers" => {
+                "0".to_string()
+            }
             "zk_num_alive_connections" => Counters::get(&c.alive_connections).to_string(),
             "zk_avg_latency" => java_double(latency.avg_ms),
             "zk_min_latency" => latency.min_ms.to_string(),
@@ -802,14 +843,31 @@ fn cons(ctx: &Context<'_>) -> String {
 
 fn dump(ctx: &Context<'_>) -> String {
     let mut out = String::from("SessionTracker dump:\n");
-    // No sessions exist yet. A leader's (and a standalone server's) SessionTrackerImpl prints
-    // its expiry queue, a learner's tracker its global session table.
-    match ctx.status.serving {
-        Serving::Follower | Serving::Observer => out.push_str("Global Sessions(0):\n"),
-        _ => out.push_str("Session Sets (0)/(0):\n"),
+    // A learner prints its LearnerSessionTracker's table; a leader (and a standalone server)
+    // ZooKeeper's expiry buckets. Those buckets live in zabd's peer loop, not here, so a
+    // leader with sessions prints the learner's table too (exact only when there are none).
+    let sessions = &ctx.clients.sessions;
+    let learner = matches!(ctx.status.serving, Serving::Follower | Serving::Observer);
+    if learner || !sessions.is_empty() {
+        let _ = writeln!(out, "Global Sessions({}):", sessions.len());
+        for (session, timeout_ms) in sessions {
+            let _ = writeln!(out, "0x{session:x}\t{timeout_ms}ms");
+        }
+    } else {
+        out.push_str("Session Sets (0)/(0):\n");
     }
     out.push_str("ephemeral nodes dump:\n");
-    out.push_str("Sessions with Ephemerals (0):\n");
+    let _ = writeln!(
+        out,
+        "Sessions with Ephemerals ({}):",
+        ctx.clients.ephemerals.len()
+    );
+    for (session, paths) in &ctx.clients.ephemerals {
+        let _ = writeln!(out, "0x{session:x}:");
+        for path in paths {
+            let _ = writeln!(out, "\t{path}");
+        }
+    }
     out.push_str("Connections dump:\n");
     // NIOServerCnxnFactory's connection expiry queue: sets of connections by expiry second.
     let mut sets: Vec<(u64, Vec<&ConnInfo>)> = Vec::new();
@@ -834,7 +892,11 @@ fn dump(ctx: &Context<'_>) -> String {
     for (secs, members) in &sets {
         let _ = writeln!(out, "{} expire at {}:", members.len(), java_date_utc(*secs));
         for conn in members {
-            let _ = writeln!(out, "\tip: /{} sessionId: 0x0", conn.remote);
+            let _ = writeln!(
+                out,
+                "\tip: /{} sessionId: 0x{:x}",
+                conn.remote, conn.session_id
+            );
         }
     }
     out

@@ -208,6 +208,7 @@ async fn answer_word(
         client_port: shared.client_port,
         connections: &connections,
         facts: &facts,
+        clients: &client_facts(word, shared),
     };
     let reply = fourlw::answer(word, stmk_mask, &ctx);
     match reply.effect {
@@ -242,6 +243,50 @@ async fn answer_word(
         }
     }
     linger(&mut stream).await;
+}
+
+/// Sessions, ephemerals and watches, gathered only for the words that print them.
+fn client_facts(word: Word, shared: &Shared) -> fourlw::ClientFacts {
+    if !matches!(
+        word,
+        Word::Dump | Word::Wchs | Word::Wchc | Word::Wchp | Word::Mntr
+    ) {
+        return fourlw::ClientFacts::default();
+    }
+    let conn_sessions = shared.hub.sessions();
+    let session_of = |conn: &u64| conn_sessions.get(conn).copied().unwrap_or(0);
+    let (watch_summary, watches_by_session, watches_by_path) = {
+        let table = shared.hub.watches();
+        (
+            table.summary(),
+            table
+                .by_connection()
+                .into_iter()
+                .map(|(conn, paths)| (session_of(&conn), paths))
+                .collect(),
+            table
+                .by_path()
+                .into_iter()
+                .map(|(path, conns)| (path, conns.iter().map(session_of).collect()))
+                .collect(),
+        )
+    };
+    let (sessions, ephemerals) = shared.api.read(|tree| {
+        let sessions = tree.sessions();
+        let ephemerals = sessions
+            .iter()
+            .map(|(s, _)| (*s, tree.ephemerals(*s)))
+            .filter(|(_, paths)| !paths.is_empty())
+            .collect();
+        (sessions, ephemerals)
+    });
+    fourlw::ClientFacts {
+        watch_summary,
+        watches_by_session,
+        watches_by_path,
+        sessions,
+        ephemerals,
+    }
 }
 
 /// Read and discard what the client still sends, until it closes (bounded in time and bytes):

@@ -144,6 +144,7 @@ struct Fixture {
     now: Instant,
     connections: Vec<ConnInfo>,
     facts: Facts,
+    clients: ClientFacts,
 }
 
 impl Fixture {
@@ -157,6 +158,7 @@ impl Fixture {
             now: started + Duration::from_millis(4669),
             connections: vec![conn(42828, 0, 1, 0, 1_795_393_855)],
             facts: facts(),
+            clients: ClientFacts::default(),
         }
     }
 
@@ -177,6 +179,7 @@ impl Fixture {
             client_port: 21003,
             connections: &self.connections,
             facts: &self.facts,
+            clients: &self.clients,
         }
     }
 
@@ -749,4 +752,36 @@ fn java_number_and_date_formats() {
     assert_eq!(java_date_utc(0), "Thu Jan 01 00:00:00 UTC 1970");
     assert_eq!(java_date_utc(1_795_393_855), "Mon Nov 23 00:30:55 UTC 2026");
     assert_eq!(java_date_utc(951_782_400), "Tue Feb 29 00:00:00 UTC 2000");
+}
+
+#[test]
+fn watches_sessions_and_ephemerals_are_reported() {
+    let mut f = Fixture::leader();
+    f.clients = ClientFacts {
+        watch_summary: (2, 2, 3),
+        watches_by_session: vec![
+            (0x10, vec!["/a".into(), "/b".into()]),
+            (0x20, vec!["/a".into()]),
+        ],
+        watches_by_path: vec![("/a".into(), vec![0x10, 0x20]), ("/b".into(), vec![0x10])],
+        sessions: vec![(0x10, 4000), (0x20, 6000)],
+        ephemerals: vec![(0x20, vec!["/e".into()])],
+    };
+    assert_eq!(
+        f.text(Word::Wchs),
+        "2 connections watching 2 paths\nTotal watches:3\n"
+    );
+    assert_eq!(f.text(Word::Wchc), "0x10\n\t/a\n\t/b\n0x20\n\t/a\n\n");
+    assert_eq!(f.text(Word::Wchp), "/a\n\t0x10\n\t0x20\n/b\n\t0x10\n\n");
+    let dump = f.text(Word::Dump);
+    assert!(
+        dump.starts_with(
+            "SessionTracker dump:\nGlobal Sessions(2):\n0x10\t4000ms\n0x20\t6000ms\n\
+             ephemeral nodes dump:\nSessions with Ephemerals (1):\n0x20:\n\t/e\n"
+        ),
+        "{dump}"
+    );
+    let mntr = f.text(Word::Mntr);
+    assert!(mntr.contains("zk_watch_count\t3\n"), "{mntr}");
+    assert!(mntr.contains("zk_global_sessions\t2\n"), "{mntr}");
 }
