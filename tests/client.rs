@@ -1,0 +1,286 @@
+//! The client protocol against real `zabd` processes: durability of acknowledged writes across
+//! a leader kill, the watch-before-data guarantee, sessions moving between servers, and bad
+//! input on the client port. (Conformance with a real client library is tests/kazoo.)
+
+mod common;
+
+use common::zk::{Client, ClientError, EPHEMERAL, PERSISTENT};
+use common::*;
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zabd::server::jute::{encode_connect_request, ConnectRequest};
+use zabd::tree::ErrorCode;
+
+const SESSION_MS: i32 = 2000;
+
+/// Connect to the first server of `order` that takes a session.
+fn connect_any(e: &Ensemble, order: &[u64]) -> Client {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        for id in order {
+            if let Ok(c) = Client::connect(e.client_addr(*id), SESSION_MS, None) {
+                return c;
+            }
+        }
+        assert!(Instant::now() < deadline, "no server takes a session");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_a_leader_kill_and_reach_every_server() {
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    let (leader, _) = e.wait_stable(&[1, 2, 3]);
+    let mut admin = connect_any(&e, &[1]);
+    admin.create("/d", b"", PERSISTENT).expect("create /d");
+
+    // One writer per server; each records the paths the server acknowledged.
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for id in [1u64, 2, 3] {
+        let addrs: Vec<SocketAddr> = [id, id % 3 + 1, (id + 1) % 3 + 1]
+            .iter()
+            .map(|i| e.client_addr(*i))
+            .collect();
+        let (acked, stop) = (acked.clone(), stop.clone());
+        writers.push(std::thread::spawn(move || {
+            let mut n = 0u64;
+            let mut client: Option<Client> = None;
+            while !stop.load(Ordering::Relaxed) {
+                let c = match client.as_mut() {
+                    Some(c) => c,
+                    None => {
+                        // Connection lost: any live server will do (a new session is fine,
+                        // the nodes are persistent).
+                        client = addrs
+                            .iter()
+                            .find_map(|a| Client::connect(*a, SESSION_MS, None).ok());
+                        if client.is_none() {
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        continue;
+                    }
+                };
+                let path = format!("/d/w{id}-{n}");
+                match c.create(&path, b"x", PERSISTENT) {
+                    Ok(p) => {
+                        acked.lock().unwrap().insert(p);
+                        n += 1;
+                    }
+                    // Created by the attempt whose reply was lost: retry under a new name.
+                    Err(ErrorCode::NodeExists) => n += 1,
+                    Err(_) => {
+                        client = None;
+                        n += 1;
+                    }
+                }
+            }
+        }));
+    }
+    let count = || acked.lock().unwrap().len();
+    wait_for(|| count() >= 60, "writes before the kill");
+    e.kill(leader);
+    let before = count();
+    wait_for(|| count() >= before + 60, "writes after the kill");
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    e.start(leader);
+    e.wait_stable(&[1, 2, 3]);
+
+    let acked = acked.lock().unwrap().clone();
+    for id in [1u64, 2, 3] {
+        let mut c = connect_any(&e, &[id]);
+        c.sync("/d").expect("sync");
+        let children: BTreeSet<String> = c
+            .children("/d")
+            .expect("children")
+            .into_iter()
+            .map(|n| format!("/d/{n}"))
+            .collect();
+        let missing: Vec<&String> = acked.difference(&children).collect();
+        assert!(
+            missing.is_empty(),
+            "server {id} lost {} acknowledged writes, e.g. {:?}\n{}",
+            missing.len(),
+            missing.first(),
+            e.logs()
+        );
+    }
+    assert!(acked.len() >= 120);
+}
+
+#[test]
+fn a_watch_event_arrives_before_the_data_it_announces() {
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    e.wait_stable(&[1, 2, 3]);
+    let mut writer = connect_any(&e, &[1]);
+    let mut watcher = connect_any(&e, &[2]);
+    writer.create("/w", b"0", PERSISTENT).expect("create");
+    watcher.sync("/w").expect("sync");
+    for round in 1..=20u32 {
+        assert_eq!(
+            watcher.get("/w", true).expect("get"),
+            (round - 1).to_string().into_bytes()
+        );
+        let events_before = watcher.events.len();
+        writer.set("/w", round.to_string().as_bytes()).expect("set");
+        // Poll until the new data shows; the event must already be there when it does.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let data = watcher.get("/w", false).expect("get");
+            if data == round.to_string().into_bytes() {
+                assert_eq!(
+                    watcher.events.len(),
+                    events_before + 1,
+                    "round {round}: new data seen before its watch event"
+                );
+                let (_, event) = watcher.events.last().unwrap();
+                assert_eq!((event.event_type, event.path.as_str()), (3, "/w"));
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the change never reached server 2"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_session_moves_between_servers_and_expires_when_silent() {
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    e.wait_stable(&[1, 2, 3]);
+    let mut first = connect_any(&e, &[1]);
+    first.create("/eph", b"", EPHEMERAL).expect("ephemeral");
+    let (id, passwd) = (first.session_id, first.passwd.clone());
+    // Resume on server 3 without closing: the ephemeral is still the session's.
+    let mut moved =
+        Client::connect(e.client_addr(3), SESSION_MS, Some((id, passwd.clone()))).expect("resume");
+    assert_eq!(moved.session_id, id);
+    assert_eq!(moved.get("/eph", false), Ok(Vec::new()));
+    // A wrong password is refused the way ZooKeeper refuses it: as an expired session.
+    let mut wrong = passwd.clone();
+    wrong[0] ^= 1;
+    assert!(matches!(
+        Client::connect(e.client_addr(2), SESSION_MS, Some((id, wrong))),
+        Err(ClientError::Expired)
+    ));
+    // Silence both connections past the timeout: the leader expires the session everywhere.
+    let mut observer = connect_any(&e, &[2]);
+    drop(first);
+    let silent_since = Instant::now();
+    wait_for(
+        || {
+            let _ = observer.sync("/");
+            observer.get("/eph", false) == Err(ErrorCode::NoNode)
+        },
+        "the ephemeral of a silent session goes away",
+    );
+    assert!(silent_since.elapsed() >= Duration::from_millis(SESSION_MS as u64 / 2));
+    // Its connection was closed, and resuming it now says expired.
+    let mut buf = [0u8; 64];
+    moved
+        .stream()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let closed = matches!(moved.stream().read(&mut buf), Ok(0) | Err(_));
+    assert!(closed, "the expired session's connection stays open");
+    assert!(matches!(
+        Client::connect(e.client_addr(1), SESSION_MS, Some((id, passwd))),
+        Err(ClientError::Expired)
+    ));
+}
+
+#[test]
+fn bad_client_input_closes_only_that_connection() {
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    e.wait_stable(&[1, 2, 3]);
+    let addr = e.client_addr(1);
+    let mut good = connect_any(&e, &[1]);
+    good.create("/keep", b"v", PERSISTENT).expect("create");
+
+    let connect = encode_connect_request(&ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        time_out: SESSION_MS,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    });
+    let mut oversized = connect.clone();
+    oversized.extend_from_slice(&(2u32 << 20).to_be_bytes());
+    oversized.extend_from_slice(&[0; 1024]);
+    let mut garbage_request = connect.clone();
+    garbage_request.extend_from_slice(&[0, 0, 0, 6, 1, 2, 3, 4, 5, 6]);
+    let mut negative = connect.clone();
+    negative.extend_from_slice(&(-5i32).to_be_bytes());
+    let truncated_connect = connect[..connect.len() - 3].to_vec();
+    // The bad connections run beside the good session, which keeps working (and pinging: a
+    // truncated connect takes the server's 5 s first-bytes timeout to close).
+    let bad = std::thread::spawn(move || {
+        for bytes in [oversized, garbage_request, negative, truncated_connect] {
+            assert_closed(addr, &bytes);
+        }
+    });
+    while !bad.is_finished() {
+        assert_eq!(good.get("/keep", false), Ok(b"v".to_vec()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bad.join().expect("bad input connections");
+    // A request the server does not implement is answered, not fatal.
+    let mut c = connect_any(&e, &[1]);
+    let mut raw = Vec::new();
+    raw.extend_from_slice(&12i32.to_be_bytes());
+    raw.extend_from_slice(&7i32.to_be_bytes()); // xid
+    raw.extend_from_slice(&999i32.to_be_bytes()); // op
+    raw.extend_from_slice(&[0; 4]);
+    c.stream().write_all(&raw).unwrap();
+    let mut reply = [0u8; 20];
+    c.stream().read_exact(&mut reply).expect("an answer");
+    assert_eq!(i32::from_be_bytes(reply[4..8].try_into().unwrap()), 7);
+    assert_eq!(
+        i32::from_be_bytes(reply[16..20].try_into().unwrap()),
+        ErrorCode::Unimplemented.code()
+    );
+
+    // The good session never noticed.
+    assert_eq!(good.get("/keep", false), Ok(b"v".to_vec()));
+    assert_eq!(e.ask(1, "ruok").as_deref(), Some("imok"));
+}
+
+/// Send `bytes` and expect the server to close the connection (bounded wait).
+fn assert_closed(addr: SocketAddr, bytes: &[u8]) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut sink = Vec::new();
+    // Whatever the server answered first (a connect response), it must then close.
+    let result = s.read_to_end(&mut sink);
+    assert!(
+        result.is_ok()
+            || result.as_ref().is_err_and(|e| !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )),
+        "the server kept a connection open after bad input: {result:?}"
+    );
+}
+
+fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
