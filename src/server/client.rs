@@ -325,6 +325,11 @@ impl Session {
             let next = self.handle(&payload).await;
             let latency = started.elapsed();
             self.conn.update(|c| c.record_latency(latency));
+            self.shared
+                .board
+                .counters
+                .request_latency
+                .record(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
             if matches!(next, Next::Close) {
                 return;
             }
