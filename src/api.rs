@@ -37,6 +37,9 @@ pub enum Command {
     },
     /// The session's client was heard from (fire and forget).
     Touch { session: i64 },
+    /// The session's client (re)connected to this server, which now owns it (fire and forget;
+    /// sent ahead of the session's next write, on the same path to the leader).
+    Claim { session: i64 },
 }
 
 /// A cheap, cloneable handle on a node.
@@ -90,6 +93,12 @@ impl ZabClient {
     /// The session's client was heard from (the leader learns of it within half a tick).
     pub fn touch(&self, session: i64) {
         let _ = self.commands.try_send(Command::Touch { session });
+    }
+
+    /// This server now holds `session`'s connection: writes through another server's older
+    /// connection of it are refused (SESSIONMOVED).
+    pub async fn claim(&self, session: i64) {
+        let _ = self.commands.send(Command::Claim { session }).await;
     }
 
     /// Submit a write as `session_id` (0 for none) and wait, at most `timeout`, for its commit.

@@ -95,6 +95,8 @@ impl Standalone {
                     let _ = reply.send(Ok(self.replica.last_applied()));
                 }
                 Command::Touch { session } => sessions.touch(session, now_ms()),
+                // One server: it owns every session.
+                Command::Claim { .. } => {}
             }
         }
     }

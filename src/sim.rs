@@ -92,6 +92,8 @@ fn config(id: u64, voters: u64, observers: u64, data: PathBuf) -> Config {
             purge_interval: Some(Duration::ZERO),
         },
         commit_log_count: 25,
+        container_check: Duration::from_millis(60_000),
+        containers_per_minute: 10_000,
     }
 }
 

@@ -109,6 +109,8 @@ const KNOWN_KEYS: &[&str] = &[
     "zabd.commitLogCount",
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
+    "znode.container.checkIntervalMs",
+    "znode.container.maxPerMinute",
     "dynamicConfigFile",
     "server",
 ];
@@ -593,6 +595,22 @@ impl<'a> Raw<'a> {
                 "a number of transactions (1 or more)",
             )?
             .map_or(10_000, |n| n as usize);
+        let container_check_ms = self
+            .u32(
+                "znode.container.checkIntervalMs",
+                1,
+                "60000",
+                "a time in milliseconds (1 or more)",
+            )?
+            .map_or(60_000, u64::from);
+        let containers_per_minute = self
+            .u32(
+                "znode.container.maxPerMinute",
+                1,
+                "10000",
+                "a number of deletions per minute (1 or more)",
+            )?
+            .unwrap_or(10_000);
         let inline_id = match self.kind {
             Kind::Toml => {
                 let fix = format!(
@@ -833,6 +851,8 @@ impl<'a> Raw<'a> {
             standalone_enabled,
             snapshots,
             commit_log_count,
+            container_check: Duration::from_millis(container_check_ms),
+            containers_per_minute,
         })
     }
 

@@ -107,6 +107,11 @@ pub struct Config {
     /// How many recent committed transactions the leader keeps for DIFF syncs
     /// (`zabd.commitLogCount`, default 10000); a learner further behind gets a snapshot.
     pub commit_log_count: usize,
+    /// How often the leader deletes empty containers and expired TTL nodes
+    /// (`znode.container.checkIntervalMs`, ZooKeeper's default 60000).
+    pub container_check: Duration,
+    /// At most this many such deletions per minute (`znode.container.maxPerMinute`).
+    pub containers_per_minute: u32,
     /// `standaloneEnabled` (default true). When false, a single `server.N` entry still makes an
     /// ensemble (of one), as in ZooKeeper.
     pub standalone_enabled: bool,
@@ -179,6 +184,8 @@ pub fn loopback_ensemble(
                 standalone_enabled: true,
                 snapshots: SnapshotPolicy::default(),
                 commit_log_count: 10_000,
+                container_check: Duration::from_millis(60_000),
+                containers_per_minute: 10_000,
             };
             (i, cfg)
         })

@@ -45,6 +45,7 @@ impl Peer {
             learners.adopt(conn, &link_tx);
         }
         let mut ticker = tokio::time::interval_at(Instant::now() + half_tick, half_tick);
+        let mut next_reap = Instant::now() + self.config.container_check;
         let actions = core.start();
         if let Some(cause) = self.execute_leader(&mut core, &mut learners, actions, elected) {
             return cause;
@@ -98,6 +99,10 @@ impl Peer {
                 _ = ticker.tick() => {
                     let mut actions = core.on_half_tick();
                     actions.extend(self.expire_sessions(&mut core));
+                    if Instant::now() >= next_reap {
+                        next_reap = Instant::now() + self.config.container_check;
+                        actions.extend(self.reap_containers(&mut core));
+                    }
                     actions
                 }
                 // Group commit: runs only when nothing else is ready, so one fsync covers every
@@ -148,6 +153,10 @@ impl Peer {
                 self.sessions.touch(session, now);
                 Vec::new()
             }
+            Command::Claim { session } => {
+                self.sessions.set_owner(session, self.me.0);
+                Vec::new()
+            }
         }
     }
 
@@ -173,8 +182,42 @@ impl Peer {
         actions
     }
 
+    /// ZooKeeper's `ContainerManager`: delete empty containers (that once had a child) and TTL
+    /// nodes unmodified for longer than their TTL, at most `znode.container.maxPerMinute`.
+    /// Each is a `DeleteContainer` txn, which re-checks the node when applied.
+    fn reap_containers(&mut self, core: &mut LeaderCore) -> Vec<LeaderAction> {
+        let mut actions = Vec::new();
+        if core.phase() != LeaderPhase::Serving {
+            return actions;
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let candidates = read_tree(&self.replica.tree(), |t| {
+            let mut c = t.container_candidates();
+            c.extend(t.ttl_candidates(now_ms));
+            c
+        });
+        let interval_ms = self.config.container_check.as_millis().max(1);
+        let budget = (u128::from(self.config.containers_per_minute) * interval_ms / 60_000).max(1);
+        for path in candidates.into_iter().take(budget as usize) {
+            debug!(sid = %self.me, %path, "deleting an empty container or expired TTL node");
+            let req = Request {
+                session_id: 0,
+                cxid: 0,
+                op: Op::DeleteContainer { path },
+            };
+            match self.propose_request(core, req, None) {
+                Ok(more) => actions.extend(more),
+                Err(err) => warn!(sid = %self.me, %err, "cannot delete a container"),
+            }
+        }
+        actions
+    }
+
     /// Keep the tracker in step with committed session transactions.
-    fn track_session(&mut self, result: &TxnResult) {
+    fn track_session(&mut self, result: &TxnResult, owner: Option<Sid>) {
         match result.result {
             OpResult::SessionCreated => {
                 let timeout = read_tree(&self.replica.tree(), |t| {
@@ -183,6 +226,9 @@ impl Peer {
                 let now = self.now_ms();
                 self.sessions
                     .add(result.session_id, timeout.unwrap_or(0), now);
+                if let Some(owner) = owner {
+                    self.sessions.set_owner(result.session_id, owner.0);
+                }
             }
             OpResult::SessionClosed => self.sessions.remove(result.session_id),
             _ => {}
@@ -197,6 +243,16 @@ impl Peer {
         origin: Option<Origin>,
     ) -> Result<Vec<LeaderAction>, SubmitError> {
         let zxid = core.next_zxid().ok_or(SubmitError::NotServing)?;
+        let mut req = req;
+        let session_op = matches!(req.op, Op::CreateSession { .. } | Op::CloseSession);
+        if let Some(origin) = origin.filter(|_| req.session_id != 0 && !session_op) {
+            if !self.sessions.may_write(req.session_id, origin.server.0) {
+                // The client moved to another server: this older connection may not write.
+                req.op = Op::Error {
+                    code: crate::tree::ErrorCode::SessionMoved,
+                };
+            }
+        }
         let txn = req.stamp(zxid);
         let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
         let size = bytes.len() as u64;
@@ -281,9 +337,15 @@ impl Peer {
                     self.log_dirty = true;
                 }
                 LeaderAction::Apply(commit) => {
+                    let owner = commit.origin.map(|o| o.server);
                     match self.apply(commit.zxid, &commit.txn, commit.origin) {
-                        Ok(result) => self.track_session(&result),
+                        Ok(result) => self.track_session(&result, owner),
                         Err(err) => return Some(self.storage_failure(err)),
+                    }
+                }
+                LeaderAction::Claim { owner, sessions } => {
+                    for session in sessions {
+                        self.sessions.set_owner(session, owner.0);
                     }
                 }
                 LeaderAction::Touch { sessions } => {

@@ -160,6 +160,9 @@ impl Peer {
             Command::Sync { reply } => QuorumMessage::Sync {
                 request: self.local.add_sync(reply),
             },
+            Command::Claim { session } => QuorumMessage::Claim {
+                sessions: vec![session],
+            },
             Command::Touch { .. } => return Ok(()),
         };
         link.send(msg).map_err(LookingCause::LeaderLost)

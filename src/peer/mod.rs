@@ -484,7 +484,7 @@ fn refuse(cmd: Option<Command>) {
         Some(Command::Sync { reply }) => {
             let _ = reply.send(Err(SubmitError::NotServing));
         }
-        Some(Command::Touch { .. }) | None => {}
+        Some(Command::Touch { .. }) | Some(Command::Claim { .. }) | None => {}
     }
 }
 

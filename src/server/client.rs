@@ -208,15 +208,17 @@ async fn connect(request: &jute::ConnectRequest, shared: &Shared) -> Result<(i64
         );
         return Err(Refusal::Expired);
     }
-    let mut known = api.read(|t| t.session_timeout(session));
-    if known.is_none() {
-        // Created through another server and not applied here yet?
-        let _ = api.sync(SUBMIT_TIMEOUT).await;
-        known = api.read(|t| t.session_timeout(session));
+    // Catch up first, so that a session created or closed through another server just before
+    // is seen as the ensemble sees it (ZooKeeper asks the leader to revalidate the session).
+    if let Err(err) = api.sync(SUBMIT_TIMEOUT).await {
+        return Err(Refusal::Close(format!(
+            "cannot revalidate the session: {err}"
+        )));
     }
-    match known {
+    match api.read(|t| t.session_timeout(session)) {
         Some(timeout_ms) => {
             api.touch(session);
+            api.claim(session).await;
             Ok((session, timeout_ms))
         }
         None => Err(Refusal::Expired),
@@ -513,6 +515,12 @@ impl Session {
             .api
             .submit(self.session, xid, op, SUBMIT_TIMEOUT);
         match self.wait(submitted).await {
+            Some(Ok(result)) if result.err() == ErrorCode::SessionMoved => {
+                // The client reconnected elsewhere; this is a stale connection of its
+                // session. ZooKeeper closes it without an answer.
+                info!("session moved to another server; closing its old connection");
+                Next::Close
+            }
             Some(Ok(result)) => {
                 let answer = requests::answer(&shape, &result.result);
                 self.reply(xid, result.zxid.0 as i64, answer);

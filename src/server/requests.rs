@@ -57,9 +57,7 @@ pub fn read(
 ) -> Answer {
     match request {
         Request::Exists { path, watch: w } => {
-            if validate_path(path).is_err() {
-                return fail(ErrorCode::BadArguments);
-            }
+            // Like ZooKeeper, reads do not validate paths: an invalid one is just no node.
             if *w {
                 watch(WatchKind::Data, path);
             }

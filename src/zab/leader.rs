@@ -63,6 +63,11 @@ pub enum LeaderAction {
     Touch {
         sessions: Vec<i64>,
     },
+    /// These sessions' clients are now connected to `owner`.
+    Claim {
+        owner: Sid,
+        sessions: Vec<i64>,
+    },
     /// A learner forwarded a write: stamp it into a transaction and `propose` it with `origin`.
     Forwarded {
         origin: Origin,
@@ -400,6 +405,10 @@ impl LeaderCore {
             }
             QuorumMessage::Sync { request } => self.add_barrier(from, request, &mut out),
             QuorumMessage::Touch { sessions } => out.push(LeaderAction::Touch { sessions }),
+            QuorumMessage::Claim { sessions } => out.push(LeaderAction::Claim {
+                owner: from,
+                sessions,
+            }),
             QuorumMessage::Ping => {}
             other => out.push(LeaderAction::Disconnect {
                 sid: from,

@@ -9,7 +9,7 @@ use crate::ids::{Epoch, LearnerType, Sid, Zxid};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when the quorum wire format changes incompatibly.
-pub const QUORUM_PROTOCOL_VERSION: u32 = 3;
+pub const QUORUM_PROTOCOL_VERSION: u32 = 4;
 
 /// How the leader syncs a learner (the first message after ACKEPOCH).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +83,8 @@ pub enum QuorumMessage {
     /// A learner's clients were heard from: the leader, which decides session expiry, resets
     /// these sessions' timers.
     Touch { sessions: Vec<i64> },
+    /// These sessions' clients (re)connected to the sending learner: it owns them now.
+    Claim { sessions: Vec<i64> },
 }
 
 impl QuorumMessage {
@@ -107,6 +109,7 @@ impl QuorumMessage {
             QuorumMessage::SyncDone { .. } => "SYNCDONE",
             QuorumMessage::Ping => "PING",
             QuorumMessage::Touch { .. } => "TOUCH",
+            QuorumMessage::Claim { .. } => "CLAIM",
         }
     }
 }

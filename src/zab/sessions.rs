@@ -6,6 +6,11 @@
 //! expiry — a client may move between servers — and it expires a session by proposing its
 //! CloseSession, which removes the session's ephemerals on every server.
 //!
+//! The tracker also knows which server holds each session's connection (ZooKeeper's session
+//! owner): a client that moved to another server claims its session there, and a write still
+//! arriving through the old server is refused with SESSIONMOVED, so two connections of one
+//! session never both write.
+//!
 //! Time is an input: the shell calls [`SessionTracker::tick`] with a monotonic "now" in
 //! milliseconds, so tests and the simulator drive it exactly.
 
@@ -17,6 +22,9 @@ struct Session {
     last_touch_ms: u64,
     /// CloseSession has been proposed; do not propose it again.
     closing: bool,
+    /// The server holding the session's connection, once known (a new leader learns it from
+    /// the next claim).
+    owner: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +51,7 @@ impl SessionTracker {
                 timeout_ms: u64::try_from(timeout_ms).unwrap_or(0),
                 last_touch_ms: now_ms,
                 closing: false,
+                owner: None,
             },
         );
     }
@@ -58,6 +67,22 @@ impl SessionTracker {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.last_touch_ms = s.last_touch_ms.max(now_ms);
         }
+    }
+
+    /// `server` now holds the session's connection (a new session, or a client that moved).
+    pub fn set_owner(&mut self, session: i64, server: u64) {
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.owner = Some(server);
+        }
+    }
+
+    /// May `server` write on behalf of `session`? No only if another server is known to hold
+    /// it now (ZooKeeper's `checkSession` owner test).
+    pub fn may_write(&self, session: i64, server: u64) -> bool {
+        self.sessions
+            .get(&session)
+            .and_then(|s| s.owner)
+            .map_or(true, |owner| owner == server)
     }
 
     pub fn len(&self) -> usize {
@@ -100,6 +125,20 @@ mod tests {
         t.remove(1);
         t.remove(2);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn the_last_claim_owns_the_session() {
+        let mut t = SessionTracker::new([(1, 1000)], 0);
+        assert!(t.may_write(1, 7), "no owner known yet: anyone");
+        t.set_owner(1, 2);
+        assert!(t.may_write(1, 2));
+        assert!(!t.may_write(1, 3));
+        t.set_owner(1, 3);
+        assert!(!t.may_write(1, 2));
+        assert!(t.may_write(1, 3));
+        t.set_owner(9, 3);
+        assert!(t.may_write(9, 1), "unknown sessions are left to the tree");
     }
 
     #[test]

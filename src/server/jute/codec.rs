@@ -10,12 +10,11 @@ use super::JuteError;
 /// ZooKeeper's default `jute.maxbuffer` (0xfffff): the largest znode data a client may send.
 pub const JUTE_MAX_BUFFER: usize = 0xfffff;
 
-/// The largest client packet accepted (and the largest single field).
-///
-/// ZooKeeper rejects packets above `jute.maxbuffer`, but a create of a maximal (0xfffff-byte)
-/// znode also carries its path, ACLs and headers, so the frame limit adds 64 KiB of headroom;
-/// the tree still enforces the data limit itself (`tree::MAX_DATA_LEN`).
-pub const MAX_FRAME_LEN: usize = JUTE_MAX_BUFFER + 64 * 1024;
+/// The largest client packet accepted (and the largest single field): `jute.maxbuffer` itself,
+/// as ZooKeeper's `NIOServerCnxn` checks the length prefix (`len > maxBuffer` closes the
+/// connection). So the largest znode a client can create is a little under 1 MiB: the frame
+/// also carries the path, ACLs and headers.
+pub const MAX_FRAME_LEN: usize = JUTE_MAX_BUFFER;
 
 // The length prefix is a Java int.
 const _: () = assert!(MAX_FRAME_LEN <= i32::MAX as usize);
