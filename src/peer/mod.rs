@@ -422,11 +422,12 @@ impl Peer {
     ) -> Result<TxnResult, ReplicaError> {
         let result = self.replica.apply_committed(zxid, txn)?;
         Counters::add(&self.board.counters.txns_committed, 1);
+        // The status first: a client that hears of its write and then asks `srvr` must see it.
+        show_tree(&self.board, &self.replica);
         if let Some(origin) = origin.filter(|o| o.server == self.me) {
             self.local
                 .complete_write(origin.request, Ok(result.clone()));
         }
-        show_tree(&self.board, &self.replica);
         Ok(result)
     }
 

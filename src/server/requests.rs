@@ -57,7 +57,11 @@ pub fn read(
 ) -> Answer {
     match request {
         Request::Exists { path, watch: w } => {
-            // Like ZooKeeper, reads do not validate paths: an invalid one is just no node.
+            // Like ZooKeeper, reads do not validate paths (an invalid one is just no node),
+            // except that `exists` refuses a NUL.
+            if path.contains('\0') {
+                return fail(ErrorCode::BadArguments);
+            }
             if *w {
                 watch(WatchKind::Data, path);
             }
@@ -226,6 +230,13 @@ pub fn write_op(
             Shape::PathAndStat,
         )),
         Request::Delete { path, version } => {
+            // ZooKeeper's delete refuses only a NUL; any other invalid path names no node.
+            if path.contains('\0') {
+                return Err(ErrorCode::BadArguments);
+            }
+            if path != "/" && validate_path(path).is_err() {
+                return Err(ErrorCode::NoNode);
+            }
             checked(tree, auth, parent_if_valid(path), perms::DELETE)?;
             Ok((
                 Op::Delete {

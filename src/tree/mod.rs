@@ -28,6 +28,7 @@ pub use code::ErrorCode;
 pub use datatree::DataTree;
 pub use path::{is_special, validate_path, PathError, MAX_DATA_LEN, SPECIAL_PATHS};
 pub use stat::{NodeKind, Stat, MAX_TTL_MS};
+pub(crate) use txn::bytes;
 pub use txn::{perms, Acl, ChangeEvent, CreateMode, Id, Op, OpResult, Txn, TxnHeader, TxnResult};
 
 use crate::ids::Zxid;

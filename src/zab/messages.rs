@@ -45,9 +45,17 @@ pub enum QuorumMessage {
     /// DIFF / TRUNC / SNAP: how the sync data that follows is to be taken.
     SyncStart { mode: SyncMode },
     /// One committed transaction of a DIFF.
-    Txn { zxid: Zxid, txn: Vec<u8> },
+    Txn {
+        zxid: Zxid,
+        #[serde(with = "crate::tree::bytes")]
+        txn: Vec<u8>,
+    },
     /// Part of a snapshot; `last` marks the final chunk.
-    SnapChunk { data: Vec<u8>, last: bool },
+    SnapChunk {
+        #[serde(with = "crate::tree::bytes")]
+        data: Vec<u8>,
+        last: bool,
+    },
     /// NEWLEADER: the sync data is complete.
     NewLeader { epoch: Epoch },
     /// The learner has persisted the sync data and the new epoch.
@@ -57,6 +65,7 @@ pub enum QuorumMessage {
     /// PROPOSAL (to followers).
     Proposal {
         zxid: Zxid,
+        #[serde(with = "crate::tree::bytes")]
         txn: Vec<u8>,
         origin: Option<Origin>,
     },
@@ -67,11 +76,16 @@ pub enum QuorumMessage {
     /// INFORM (to observers): a committed transaction with its bytes.
     Inform {
         zxid: Zxid,
+        #[serde(with = "crate::tree::bytes")]
         txn: Vec<u8>,
         origin: Option<Origin>,
     },
     /// REQUEST: a learner forwards a write submitted to it.
-    Request { request: u64, txn: Vec<u8> },
+    Request {
+        request: u64,
+        #[serde(with = "crate::tree::bytes")]
+        txn: Vec<u8>,
+    },
     /// The leader could not take a forwarded write.
     RequestFailed { request: u64, reason: String },
     /// SYNC: a barrier for read-your-writes on a learner.
