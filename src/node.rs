@@ -8,7 +8,7 @@ use crate::net::TcpListener;
 use crate::peer::{Peer, PeerError, PeerListeners};
 use crate::replica::{self, Replica, Request};
 use crate::status::{NodeStatus, Serving, StatusBoard, ZabPhase};
-use crate::storage::{Disk, EpochStore};
+use crate::storage::{resync, Disk, EpochStore, LogError};
 use crate::tree::{Op, OpResult, TxnResult};
 use crate::zab::sessions::SessionTracker;
 use std::net::SocketAddr;
@@ -35,6 +35,8 @@ pub enum NodeError {
     Epoch(#[from] crate::storage::EpochError),
     #[error("cannot recover the data: {0} (the server refuses to start rather than serve or vote without data it may have acknowledged)")]
     Replica(#[from] replica::ReplicaError),
+    #[error("cannot quarantine a corrupt log: {0}")]
+    Quarantine(String),
 }
 
 /// A node with its ports bound, ready to run.
@@ -151,7 +153,7 @@ impl Node {
             None => format!("0.0.0.0:{}", config.client_port),
         };
         let client = bind("client", &client_addr).await?;
-        let mut replica = Replica::open(&config.data_dir, &config.data_log_dir, disk.clone())?;
+        let (mut replica, needs_resync) = open_replica(&config, disk.clone())?;
         replica.set_policy(config.snapshots.clone(), config.my_id.0);
         let hub = crate::server::hub::Hub::new();
         let for_hook = hub.clone();
@@ -194,6 +196,7 @@ impl Node {
                 disk.clone(),
                 replica,
                 commands,
+                needs_resync,
             )?))
         };
         Ok(Node {
@@ -237,6 +240,32 @@ impl Node {
                 standalone.run().await
             }
         }
+    }
+}
+
+/// Recover the replica. A voter (or observer) whose log holds a corrupt complete record is
+/// quarantined instead of refused (see `storage::resync`): its log is set aside and it runs as
+/// a non-voting learner until a leader has resynced it. `true` means it must resync first (now,
+/// or still, after a restart during an earlier resync). A standalone server has nobody to
+/// resync from and refuses to start.
+fn open_replica(config: &Config, disk: Arc<dyn Disk>) -> Result<(Replica, bool), NodeError> {
+    let epoch_dir = config.data_dir.join("version-2");
+    let io = |e: std::io::Error| NodeError::Quarantine(e.to_string());
+    let marked = resync::is_marked(&*disk, &epoch_dir).map_err(io)?;
+    match Replica::open(&config.data_dir, &config.data_log_dir, disk.clone()) {
+        Ok(replica) => Ok((replica, marked)),
+        Err(replica::ReplicaError::Log(err @ LogError::Corrupt { .. }))
+            if !config.is_standalone() =>
+        {
+            warn!(%err, "corrupt transaction log: setting it aside; this server will not vote until a leader has resynced it");
+            resync::mark(&*disk, &epoch_dir, &err.to_string()).map_err(io)?;
+            let log_dir = config.data_log_dir.join("version-2");
+            let moved = resync::set_aside_log(&*disk, &log_dir).map_err(io)?;
+            info!(files = moved.len(), dir = %log_dir.display(), "log segments set aside (renamed *.corrupt, kept for diagnosis)");
+            let replica = Replica::open(&config.data_dir, &config.data_log_dir, disk)?;
+            Ok((replica, true))
+        }
+        Err(err) => Err(err.into()),
     }
 }
 

@@ -147,10 +147,16 @@ impl Fle {
 
     /// This server's current notification (vote, round, state).
     pub fn current(&self) -> Notification {
+        // A looking non-voter says so: a voter that resyncs after losing log records runs as
+        // a non-voter while the others still list it as a voter, and must never be counted.
+        let state = match self.state {
+            ServerState::Looking if !self.am_voter() => ServerState::Observing,
+            state => state,
+        };
         Notification {
             vote: self.proposal,
             round: self.round,
-            state: self.state,
+            state,
         }
     }
 
@@ -221,8 +227,9 @@ impl Fle {
             return out;
         }
         self.received += 1;
-        if !self.voters.contains(from) {
-            // An observer: answer at once with my vote, never count it (rules 3 and 6).
+        if !self.voters.contains(from) || n.state == ServerState::Observing {
+            // An observer (or a voter that may not vote while it resyncs): answer at once with
+            // my vote, never count it (rules 3 and 6).
             if self.am_voter() {
                 out.push(self.reply(from));
             }

@@ -43,7 +43,7 @@ impl Peer {
         let link = Link::spawn(0, stream, link_tx);
         let mut core = LearnerCore::new(
             self.me,
-            self.role,
+            self.learner_role(),
             self.ensemble,
             self.epochs.accepted(),
             self.epochs.current(),
@@ -266,6 +266,12 @@ impl Peer {
                         since_election = ?elected.elapsed(),
                         "serving"
                     );
+                    if self.needs_resync {
+                        return Some(match self.resynced() {
+                            Ok(()) => LookingCause::Resynced,
+                            Err(cause) => cause,
+                        });
+                    }
                 }
             }
         }

@@ -18,7 +18,7 @@ use crate::net::link::{Link, LinkEvent};
 use crate::net::{TcpListener, TcpStream};
 use crate::replica::{self, read_tree, Replica, ReplicaError, Request};
 use crate::status::{Counters, LearnerCounts, Serving, StatusBoard, ZabPhase};
-use crate::storage::{Disk, EpochError, EpochStore};
+use crate::storage::{resync, Disk, EpochError, EpochStore};
 use crate::tree::{Op, OpResult, TxnResult};
 use crate::zab::broadcast::Origin;
 use crate::zab::messages::SyncMode;
@@ -61,6 +61,8 @@ pub enum LookingCause {
     Startup,
     LeaderLost(String),
     QuorumLost(String),
+    /// A quarantined voter was resynced and rejoins as a voter.
+    Resynced,
 }
 
 impl std::fmt::Display for LookingCause {
@@ -69,6 +71,9 @@ impl std::fmt::Display for LookingCause {
             LookingCause::Startup => write!(f, "start-up"),
             LookingCause::LeaderLost(r) => write!(f, "leader lost: {r}"),
             LookingCause::QuorumLost(r) => write!(f, "quorum lost: {r}"),
+            LookingCause::Resynced => {
+                write!(f, "resynced after a corrupt log; rejoining as a voter")
+            }
         }
     }
 }
@@ -141,7 +146,27 @@ pub struct Peer {
     touches: BTreeSet<i64>,
     /// The monotonic clock sessions are timed by (simulated under turmoil).
     started: Instant,
+    /// This server lost log records and may not vote until a leader has resynced it.
+    needs_resync: bool,
+    disk: Arc<dyn Disk>,
     _acceptor: TaskGuard,
+}
+
+/// The election core; a server that may not vote runs it without itself among the voters,
+/// which makes it listen like an observer and say so in its notifications.
+fn election_core(
+    me: Sid,
+    voters: &Voters,
+    others: BTreeSet<Sid>,
+    finalize_wait: Duration,
+    non_voting: bool,
+) -> Fle {
+    let voters = if non_voting {
+        Voters::new(voters.iter().filter(|s| *s != me))
+    } else {
+        voters.clone()
+    };
+    Fle::new(me, voters, others, finalize_wait)
 }
 
 impl Peer {
@@ -153,11 +178,12 @@ impl Peer {
         disk: Arc<dyn Disk>,
         replica: Replica,
         commands: mpsc::Receiver<Command>,
+        needs_resync: bool,
     ) -> Result<Peer, PeerError> {
         let me = config.my_id;
         let my_spec = config.me().ok_or(PeerError::NotInEnsemble(me))?;
         let role = my_spec.role;
-        let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk)?;
+        let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk.clone())?;
         let voters = Voters::new(config.voters().map(|s| s.id));
         let roles: BTreeMap<Sid, LearnerType> =
             config.servers.values().map(|s| (s.id, s.role)).collect();
@@ -168,7 +194,11 @@ impl Peer {
             .copied()
             .filter(|s| *s != me)
             .collect();
-        let fle = Fle::new(me, voters.clone(), others, config.finalize_wait);
+        let non_voting = needs_resync && role == LearnerType::Participant;
+        if non_voting {
+            warn!(sid = %me, "this voter lost log records: it will not vote until a leader has resynced it");
+        }
+        let fle = election_core(me, &voters, others, config.finalize_wait, non_voting);
         let setup = ElectionSetup {
             me,
             my_addr: my_spec.election_addr(),
@@ -233,8 +263,47 @@ impl Peer {
             sessions: SessionTracker::default(),
             touches: BTreeSet::new(),
             started: Instant::now(),
+            needs_resync,
+            disk,
             _acceptor: acceptor,
         })
+    }
+
+    /// The role this server syncs with: a voter that must be resynced first joins the leader
+    /// as an observer, so that nothing it sends is counted.
+    fn learner_role(&self) -> LearnerType {
+        if self.needs_resync {
+            LearnerType::Observer
+        } else {
+            self.role
+        }
+    }
+
+    /// A leader synced this server and the result is durable: clear the quarantine and come
+    /// back as a voter (see `storage::resync`).
+    fn resynced(&mut self) -> Result<(), LookingCause> {
+        self.replica.sync().map_err(|e| self.storage_failure(e))?;
+        let dir = self.config.data_dir.join("version-2");
+        resync::clear(&*self.disk, &dir).map_err(|e| {
+            LookingCause::QuorumLost(format!("cannot clear the resync marker: {e}"))
+        })?;
+        self.needs_resync = false;
+        let others = self
+            .config
+            .servers
+            .keys()
+            .copied()
+            .filter(|s| *s != self.me)
+            .collect();
+        self.fle = election_core(
+            self.me,
+            &self.voters,
+            others,
+            self.config.finalize_wait,
+            false,
+        );
+        info!(sid = %self.me, "resynced by the leader: rejoining as a voter");
+        Ok(())
     }
 
     /// Run forever (until the future is dropped).

@@ -5,6 +5,7 @@
 pub mod disk;
 pub mod epoch;
 pub mod memdisk;
+pub mod resync;
 pub mod snapshot;
 pub mod txnlog;
 

@@ -375,7 +375,11 @@ impl LeaderCore {
             }
             QuorumMessage::Ack { zxid } => {
                 let commits = match self.proposals.as_mut() {
-                    Some(p) if self.learners.get(&from).is_some_and(|l| l.forwarding()) => {
+                    Some(p)
+                        if self.learners.get(&from).is_some_and(|l| {
+                            l.forwarding() && l.role == LearnerType::Participant
+                        }) =>
+                    {
                         p.ack(from, zxid)
                     }
                     _ => Vec::new(),
@@ -503,6 +507,9 @@ impl LeaderCore {
     ) {
         match self.setup.roles.get(&sid) {
             Some(configured) if *configured == role => {}
+            // A voter that lost log records joins as a non-voting observer until it is
+            // resynced: never count it (a downgrade only, never an upgrade).
+            Some(LearnerType::Participant) if role == LearnerType::Observer => {}
             Some(configured) => {
                 out.push(LeaderAction::Disconnect {
                     sid,
