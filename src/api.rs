@@ -40,6 +40,9 @@ pub enum Command {
     /// The session's client (re)connected to this server, which now owns it (fire and forget;
     /// sent ahead of the session's next write, on the same path to the leader).
     Claim { session: i64 },
+    /// Shut down gracefully: a leader stops taking writes, commits what it proposed, tells its
+    /// learners to elect a successor at once, and then answers `done` (other roles at once).
+    HandOff { done: oneshot::Sender<()> },
 }
 
 /// A cheap, cloneable handle on a node.
@@ -99,6 +102,14 @@ impl ZabClient {
     /// connection of it are refused (SESSIONMOVED).
     pub async fn claim(&self, session: i64) {
         let _ = self.commands.send(Command::Claim { session }).await;
+    }
+
+    /// Prepare this server to stop (see [`Command::HandOff`]); waits at most `within`.
+    pub async fn hand_off(&self, within: Duration) {
+        let (done, rx) = oneshot::channel();
+        if self.commands.send(Command::HandOff { done }).await.is_ok() {
+            let _ = tokio::time::timeout(within, rx).await;
+        }
     }
 
     /// Submit a write as `session_id` (0 for none) and wait, at most `timeout`, for its commit.

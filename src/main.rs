@@ -52,10 +52,20 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // A leader hands off before it exits (commits what it proposed, tells its learners to
+        // elect a successor at once); bounded so that a stuck ensemble cannot hold us.
+        let api = node.client();
+        let handoff_limit = node.handoff_limit();
+        let run = node.run();
+        tokio::pin!(run);
         tokio::select! {
-            _ = node.run() => ExitCode::SUCCESS,
+            _ = &mut run => ExitCode::SUCCESS,
             _ = shutdown_signal() => {
                 tracing::info!("shutting down");
+                tokio::select! {
+                    _ = &mut run => {}
+                    _ = api.hand_off(handoff_limit) => {}
+                }
                 ExitCode::SUCCESS
             }
         }

@@ -99,6 +99,10 @@ impl Standalone {
                 Command::Touch { session } => sessions.touch(session, now_ms()),
                 // One server: it owns every session.
                 Command::Claim { .. } => {}
+                // Every write was answered before its reply: nothing to hand over.
+                Command::HandOff { done } => {
+                    let _ = done.send(());
+                }
             }
         }
     }
@@ -216,6 +220,12 @@ impl Node {
 
     pub fn board(&self) -> Arc<StatusBoard> {
         self.board.clone()
+    }
+
+    /// How long a graceful shutdown may take: a leader commits what it proposed (at most one
+    /// tick) and flushes its learner links.
+    pub fn handoff_limit(&self) -> Duration {
+        self.config.tick_time + Duration::from_secs(1)
     }
 
     /// The client port actually bound (useful with `clientPort=0`).

@@ -33,18 +33,29 @@ fn connect_any(e: &Ensemble, order: &[u64]) -> Client {
 
 #[test]
 fn acknowledged_writes_survive_a_leader_kill_and_reach_every_server() {
-    writes_survive_minority_kills(3, 1);
+    writes_survive_minority_kills(3, 1, Fault::Kill);
 }
 
 #[test]
 fn acknowledged_writes_survive_killing_two_of_five_including_the_leader() {
-    writes_survive_minority_kills(5, 2);
+    writes_survive_minority_kills(5, 2, Fault::Kill);
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_hands_off_and_loses_nothing() {
+    writes_survive_minority_kills(3, 1, Fault::Term);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Kill,
+    Term,
 }
 
 /// A writer per server streams creates; `kills` servers (the leader first, then followers)
-/// are killed -9 mid-stream; after restarting them every server holds every acknowledged
-/// write and the same tree digest.
-fn writes_survive_minority_kills(voters: u64, kills: usize) {
+/// are killed -9 (or stopped with SIGTERM) mid-stream; after restarting them every server
+/// holds every acknowledged write and the same tree digest.
+fn writes_survive_minority_kills(voters: u64, kills: usize, fault: Fault) {
     let mut e = Ensemble::new(voters, 0);
     e.start_all();
     let ids: Vec<u64> = (1..=voters).collect();
@@ -101,7 +112,13 @@ fn writes_survive_minority_kills(voters: u64, kills: usize) {
     let mut victims = vec![leader];
     victims.extend(ids.iter().copied().filter(|i| *i != leader).take(kills - 1));
     for &victim in &victims {
-        e.kill(victim);
+        match fault {
+            Fault::Kill => e.kill(victim),
+            Fault::Term => {
+                let status = e.terminate(victim).expect("stops within the limit");
+                assert!(status.success(), "SIGTERM exit: {status:?}\n{}", e.logs());
+            }
+        }
         let before = count();
         wait_for(|| count() >= before + 60, "writes after a kill");
     }
@@ -142,6 +159,17 @@ fn writes_survive_minority_kills(voters: u64, kills: usize) {
     }
     assert_eq!(digests.len(), 1, "replicas differ: {digests:?}");
     assert!(acked.len() >= 60 * (1 + kills));
+    if fault == Fault::Term {
+        assert!(file_contains(
+            &e.log_path(leader),
+            "handing off the leadership"
+        ));
+        let told = ids
+            .iter()
+            .filter(|i| **i != leader)
+            .any(|i| file_contains(&e.log_path(*i), "handed off"));
+        assert!(told, "no follower heard the hand-off\n{}", e.logs());
+    }
 }
 
 #[test]

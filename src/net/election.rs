@@ -271,6 +271,14 @@ impl ElectionNet {
         }
     }
 
+    /// Stop every election connection and the acceptor (a leader handing off stops answering
+    /// elections first, so that nobody rejoins it while it leaves).
+    pub fn stop(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+
     /// Queue `n` for `to`, replacing anything still unsent.
     pub fn send(&self, to: Sid, n: Notification) {
         if let Some(link) = self.links.get(&to) {

@@ -28,13 +28,16 @@ pub enum LinkEvent {
 #[derive(Debug)]
 pub struct Link {
     id: LinkId,
-    outbox: mpsc::Sender<QuorumMessage>,
-    task: JoinHandle<()>,
+    /// `None` once [`Link::close`] began.
+    outbox: Option<mpsc::Sender<QuorumMessage>>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -43,17 +46,31 @@ impl Link {
         set_nodelay(&stream);
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let task = tokio::spawn(run(id, stream, rx, events));
-        Link { id, outbox, task }
+        Link {
+            id,
+            outbox: Some(outbox),
+            task: Some(task),
+        }
     }
 
     pub fn id(&self) -> LinkId {
         self.id
     }
 
+    /// Write what is queued, then close (waiting at most `within`): the last messages of a
+    /// server that is leaving must reach their peers.
+    pub async fn close(&mut self, within: std::time::Duration) {
+        self.outbox = None;
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(within, task).await;
+        }
+    }
+
     /// Queue a message. Fails when the peer has stopped reading (the queue is full) or the
     /// link has ended; the caller then treats the peer as gone.
     pub fn send(&self, msg: QuorumMessage) -> Result<(), String> {
-        self.outbox.try_send(msg).map_err(|err| match err {
+        let outbox = self.outbox.as_ref().ok_or("link closed")?;
+        outbox.try_send(msg).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => "peer stopped reading".to_string(),
             mpsc::error::TrySendError::Closed(_) => "link closed".to_string(),
         })

@@ -115,7 +115,31 @@ impl Peer {
             if let Some(cause) = self.execute_leader(&mut core, &mut learners, actions, elected) {
                 return cause;
             }
+            if let Some((_, deadline)) = &self.leaving {
+                let drained = core.outstanding() == 0 && !self.log_dirty;
+                if drained || Instant::now() >= *deadline {
+                    return self.hand_off(core, learners).await;
+                }
+            }
         }
+    }
+
+    /// Graceful shutdown of a leader: stop answering elections (so nobody rejoins this
+    /// server), tell every learner to elect a successor now, flush, and report done. Every
+    /// proposal was committed first, unless the deadline passed (then the new leader decides
+    /// their fate, as after a crash).
+    async fn hand_off(&mut self, core: LeaderCore, mut learners: Learners) -> LookingCause {
+        let Some((done, _)) = self.leaving.take() else {
+            return LookingCause::HandedOff;
+        };
+        info!(sid = %self.me, committed = %core.last_committed(), outstanding = core.outstanding(), "handing off the leadership");
+        self.net.stop();
+        learners
+            .close_all(QuorumMessage::Leaving, Duration::from_millis(500))
+            .await;
+        self.board.update(|s| s.serving = Serving::NotServing);
+        let _ = done.send(());
+        LookingCause::HandedOff
     }
 
     /// Group commit on the leader: one fsync for everything appended, then its own ACK.
@@ -155,6 +179,11 @@ impl Peer {
             }
             Command::Claim { session } => {
                 self.sessions.set_owner(session, self.me.0);
+                Vec::new()
+            }
+            Command::HandOff { done } => {
+                info!(sid = %self.me, outstanding = core.outstanding(), "shutting down: committing what was proposed, then handing off");
+                self.leaving = Some((done, Instant::now() + self.tick()));
                 Vec::new()
             }
         }
@@ -242,6 +271,9 @@ impl Peer {
         req: Request,
         origin: Option<Origin>,
     ) -> Result<Vec<LeaderAction>, SubmitError> {
+        if self.leaving.is_some() {
+            return Err(SubmitError::NotServing);
+        }
         let zxid = core.next_zxid().ok_or(SubmitError::NotServing)?;
         let mut req = req;
         let session_op = matches!(req.op, Op::CreateSession { .. } | Op::CloseSession);

@@ -96,6 +96,20 @@ impl Learners {
         Some(sid)
     }
 
+    /// Send `last` on every link, flush and close them (a leader handing off), waiting at
+    /// most `within` for each.
+    pub(super) async fn close_all(&mut self, last: QuorumMessage, within: std::time::Duration) {
+        for link in self.links.values() {
+            let _ = link.send(last.clone());
+        }
+        for link in self.links.values_mut() {
+            link.close(within).await;
+        }
+        self.links.clear();
+        self.sid_of.clear();
+        self.link_of.clear();
+    }
+
     pub(super) fn remove_sid(&mut self, sid: Sid) {
         if let Some(id) = self.link_of.remove(&sid) {
             self.links.remove(&id);

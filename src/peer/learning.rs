@@ -78,6 +78,9 @@ impl Peer {
                     return LookingCause::LeaderLost(format!("no word from leader {leader} within {limit}"));
                 }
                 ev = link_rx.recv() => match ev {
+                    Some(LinkEvent::Message(_, QuorumMessage::Leaving)) => {
+                        return LookingCause::LeaderLost(format!("leader {leader} handed off"));
+                    }
                     Some(LinkEvent::Message(_, msg)) => {
                         let timeout = if core.is_serving() { sync_timeout } else { init_timeout };
                         deadline.as_mut().reset(Instant::now() + timeout);
@@ -164,6 +167,11 @@ impl Peer {
                 sessions: vec![session],
             },
             Command::Touch { .. } => return Ok(()),
+            // Nothing to hand over: the leader has every write this server forwarded.
+            Command::HandOff { done } => {
+                let _ = done.send(());
+                return Ok(());
+            }
         };
         link.send(msg).map_err(LookingCause::LeaderLost)
     }

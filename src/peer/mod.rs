@@ -63,6 +63,8 @@ pub enum LookingCause {
     QuorumLost(String),
     /// A quarantined voter was resynced and rejoins as a voter.
     Resynced,
+    /// This leader handed off and stops (the peer's run ends).
+    HandedOff,
 }
 
 impl std::fmt::Display for LookingCause {
@@ -74,6 +76,7 @@ impl std::fmt::Display for LookingCause {
             LookingCause::Resynced => {
                 write!(f, "resynced after a corrupt log; rejoining as a voter")
             }
+            LookingCause::HandedOff => write!(f, "handed off the leadership to stop"),
         }
     }
 }
@@ -148,6 +151,9 @@ pub struct Peer {
     started: Instant,
     /// This server lost log records and may not vote until a leader has resynced it.
     needs_resync: bool,
+    /// Leader only: a graceful shutdown asked for: answer `done` once handed off (or at the
+    /// deadline, whatever is still uncommitted).
+    leaving: Option<(oneshot::Sender<()>, Instant)>,
     disk: Arc<dyn Disk>,
     _acceptor: TaskGuard,
 }
@@ -264,6 +270,7 @@ impl Peer {
             touches: BTreeSet::new(),
             started: Instant::now(),
             needs_resync,
+            leaving: None,
             disk,
             _acceptor: acceptor,
         })
@@ -316,6 +323,10 @@ impl Peer {
                 ServerState::Following | ServerState::Observing => self.learn(decision).await,
                 ServerState::Looking => continue,
             };
+            if matches!(cause, LookingCause::HandedOff) {
+                info!(sid = %self.me, "handed off; stopping");
+                return;
+            }
             info!(sid = %self.me, %cause, "back to LOOKING");
         }
     }
@@ -553,6 +564,9 @@ fn refuse(cmd: Option<Command>) {
         }
         Some(Command::Sync { reply }) => {
             let _ = reply.send(Err(SubmitError::NotServing));
+        }
+        Some(Command::HandOff { done }) => {
+            let _ = done.send(());
         }
         Some(Command::Touch { .. }) | Some(Command::Claim { .. }) | None => {}
     }

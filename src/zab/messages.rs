@@ -9,7 +9,7 @@ use crate::ids::{Epoch, LearnerType, Sid, Zxid};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when the quorum wire format changes incompatibly.
-pub const QUORUM_PROTOCOL_VERSION: u32 = 4;
+pub const QUORUM_PROTOCOL_VERSION: u32 = 5;
 
 /// How the leader syncs a learner (the first message after ACKEPOCH).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +99,9 @@ pub enum QuorumMessage {
     Touch { sessions: Vec<i64> },
     /// These sessions' clients (re)connected to the sending learner: it owns them now.
     Claim { sessions: Vec<i64> },
+    /// The leader is shutting down after committing everything it proposed: elect a new leader
+    /// now instead of waiting to notice it is gone.
+    Leaving,
 }
 
 impl QuorumMessage {
@@ -124,6 +127,7 @@ impl QuorumMessage {
             QuorumMessage::Ping => "PING",
             QuorumMessage::Touch { .. } => "TOUCH",
             QuorumMessage::Claim { .. } => "CLAIM",
+            QuorumMessage::Leaving => "LEAVING",
         }
     }
 }

@@ -184,6 +184,24 @@ impl Ensemble {
         }
     }
 
+    /// SIGTERM (a planned stop) and wait for the process to exit; its exit status.
+    pub fn terminate(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let mut child = self.procs.remove(&id)?;
+        signal(&child, libc::SIGTERM);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn stop(&self, id: u64) {
         if let Some(child) = self.procs.get(&id) {
             signal(child, libc::SIGSTOP);
