@@ -190,7 +190,8 @@ impl Counters {
     }
 }
 
-/// Min/avg/max of client request latencies in milliseconds, lock-free.
+/// Min/avg/max of client request latencies in milliseconds, lock-free, plus a histogram of the
+/// same latencies for Prometheus.
 #[derive(Debug)]
 pub struct LatencyStats {
     count: AtomicU64,
@@ -198,6 +199,56 @@ pub struct LatencyStats {
     /// `u64::MAX` while nothing was recorded.
     min_ms: AtomicU64,
     max_ms: AtomicU64,
+    /// Never reset by `srst`: Prometheus counters only grow (a reset would read as a restart).
+    histogram: Histogram,
+}
+
+/// Upper bounds, in milliseconds, of the latency [`Histogram`]'s buckets (a last, unbounded
+/// bucket follows). Latencies are whole milliseconds, as ZooKeeper's.
+pub const LATENCY_BUCKETS_MS: [u64; 13] = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/// A fixed-bucket histogram of millisecond latencies, lock-free. Buckets hold their own counts
+/// (not cumulative); the last counts what exceeds every bound.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    sum_ms: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A copy of a [`Histogram`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    /// (upper bound in ms, or `None` for the unbounded last bucket; count in that bucket alone).
+    pub buckets: Vec<(Option<u64>, u64)>,
+    pub sum_ms: u64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn record(&self, ms: u64) {
+        let i = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|&bound| ms <= bound)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        if let Some(bucket) = self.buckets.get(i) {
+            bucket.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_ms.fetch_add(ms, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let bounds = LATENCY_BUCKETS_MS.iter().map(|&b| Some(b)).chain([None]);
+        HistogramSnapshot {
+            buckets: bounds
+                .zip(&self.buckets)
+                .map(|(bound, n)| (bound, n.load(Ordering::Relaxed)))
+                .collect(),
+            sum_ms: self.sum_ms.load(Ordering::Relaxed),
+            count: self.count.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// A consistent-enough copy of [`LatencyStats`] (ZooKeeper's are not exact either).
@@ -218,6 +269,7 @@ impl Default for LatencyStats {
             total_ms: AtomicU64::new(0),
             min_ms: AtomicU64::new(u64::MAX),
             max_ms: AtomicU64::new(0),
+            histogram: Histogram::default(),
         }
     }
 }
@@ -229,6 +281,12 @@ impl LatencyStats {
         self.total_ms.fetch_add(ms, Ordering::Relaxed);
         self.min_ms.fetch_min(ms, Ordering::Relaxed);
         self.max_ms.fetch_max(ms, Ordering::Relaxed);
+        self.histogram.record(ms);
+    }
+
+    /// Every latency recorded since the process started (`srst` does not clear it).
+    pub fn histogram(&self) -> HistogramSnapshot {
+        self.histogram.snapshot()
     }
 
     pub fn reset(&self) {
@@ -324,5 +382,38 @@ impl StatusBoard {
     /// ends, as ZooKeeper closes them when its server restarts.
     pub fn serving_changes(&self) -> tokio::sync::watch::Receiver<Serving> {
         self.serving_tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_by_upper_bound_and_survives_srst() {
+        let counters = Counters::default();
+        for ms in [0, 1, 3, 3, 5000, 5001, u64::MAX / 4] {
+            counters.request_latency.record(ms);
+        }
+        counters.reset_server_stats();
+        let h = counters.request_latency.histogram();
+        assert_eq!(h.count, 7);
+        assert_eq!(h.sum_ms, 5000 + 5001 + 1 + 3 + 3 + u64::MAX / 4);
+        let count_at = |bound: Option<u64>| {
+            h.buckets
+                .iter()
+                .find(|(b, _)| *b == bound)
+                .map(|(_, n)| *n)
+                .unwrap()
+        };
+        assert_eq!(count_at(Some(0)), 1);
+        assert_eq!(count_at(Some(1)), 1);
+        assert_eq!(count_at(Some(2)), 0);
+        assert_eq!(count_at(Some(5)), 2);
+        assert_eq!(count_at(Some(5000)), 1);
+        assert_eq!(count_at(None), 2);
+        assert_eq!(h.buckets.iter().map(|(_, n)| n).sum::<u64>(), 7);
+        // srst cleared the min/avg/max summary only.
+        assert_eq!(counters.request_latency.summary().count, 0);
     }
 }
