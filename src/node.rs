@@ -222,14 +222,22 @@ impl Node {
 
     /// Serve until the future is dropped.
     pub async fn run(self) {
-        let client = tokio::spawn(crate::server::serve(
+        let port = crate::server::ClientPort::new(
             self.client,
             self.board.clone(),
             self.config.clone(),
             self.api.clone(),
             self.hub.clone(),
-        ));
-        let _client = AbortOnDrop(client);
+        );
+        // The admin and metrics servers (when configured) stop when `run` ends.
+        #[cfg(not(feature = "sim"))]
+        let _http = crate::admin::start(crate::admin::Sources {
+            board: self.board.clone(),
+            config: self.config.clone(),
+            client_port: Some(port.view()),
+        })
+        .await;
+        let _client = AbortOnDrop(tokio::spawn(port.serve()));
         match self.role {
             Role::Peer(peer) => peer.run().await,
             Role::Standalone(standalone) => {
