@@ -120,7 +120,11 @@ impl Standalone {
         let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
         let storage = |e: replica::ReplicaError| SubmitError::Refused(format!("storage: {e}"));
         self.replica.append(zxid, &bytes).map_err(storage)?;
-        self.replica.sync().map_err(storage)?;
+        crate::status::Counters::add(&self.board.counters.log_fsyncs, 1);
+        let started = std::time::Instant::now();
+        let synced = self.replica.sync();
+        self.board.counters.log_fsync_time.record(started.elapsed());
+        synced.map_err(storage)?;
         let result = self
             .replica
             .apply_committed(zxid, &bytes)

@@ -64,6 +64,7 @@ pub const METRICS: &[(&str, MetricType, &str)] = &[
     ("zabd_txns_committed", MetricType::Counter, "Transactions committed and applied to the data tree."),
     ("zabd_bytes_received", MetricType::Counter, "Bytes received on the client port."),
     ("zabd_request_latency_seconds", MetricType::Histogram, "Client request latency (whole milliseconds, as ZooKeeper measures), never reset by srst."),
+    ("zabd_fsync_seconds", MetricType::Histogram, "Time each transaction-log fsync (group commit) took."),
 ];
 
 /// Everything one scrape reports, copied out of the live state.
@@ -88,7 +89,10 @@ pub struct Scrape {
     pub latency_min_ms: u64,
     pub latency_avg_ms: f64,
     pub latency_max_ms: u64,
+    /// In milliseconds.
     pub latency: HistogramSnapshot,
+    /// In microseconds.
+    pub fsync: HistogramSnapshot,
     pub watches: u64,
     pub sessions: u64,
     pub open_fds: Option<u64>,
@@ -130,6 +134,7 @@ impl Scrape {
             latency_avg_ms: latency.avg_ms,
             latency_max_ms: latency.max_ms,
             latency: counters.request_latency.histogram(),
+            fsync: counters.log_fsync_time.snapshot(),
             watches: clients.watch_summary.2 as u64,
             sessions: clients.sessions.len() as u64,
             open_fds: facts.open_fds,
@@ -255,22 +260,29 @@ impl Collector for Scrape {
         counter(&mut e, "zabd_log_fsyncs", self.log_fsyncs)?;
         counter(&mut e, "zabd_txns_committed", self.txns_committed)?;
         counter(&mut e, "zabd_bytes_received", self.bytes_received)?;
-        {
-            let name = "zabd_request_latency_seconds";
-            let h = &self.latency;
-            let buckets: Vec<(f64, u64)> = h
-                .buckets
-                .iter()
-                .map(|(bound, n)| (bound.map_or(f64::INFINITY, |ms| ms as f64 / 1000.0), *n))
-                .collect();
-            let mut metric = e.encode_descriptor(name, help(name), None, MetricType::Histogram)?;
-            metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-                h.sum_ms as f64 / 1000.0,
-                h.count,
-                &buckets,
-                None,
-            )?;
-        }
+        histogram(&mut e, "zabd_request_latency_seconds", &self.latency, 1e3)?;
+        histogram(&mut e, "zabd_fsync_seconds", &self.fsync, 1e6)?;
         Ok(())
     }
+}
+
+/// A histogram recorded in units of `1 / per_second` seconds, exported in seconds.
+fn histogram(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    h: &HistogramSnapshot,
+    per_second: f64,
+) -> Result<(), std::fmt::Error> {
+    let buckets: Vec<(f64, u64)> = h
+        .buckets
+        .iter()
+        .map(|(bound, n)| (bound.map_or(f64::INFINITY, |b| b as f64 / per_second), *n))
+        .collect();
+    let mut metric = encoder.encode_descriptor(name, help(name), None, MetricType::Histogram)?;
+    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+        h.sum as f64 / per_second,
+        h.count,
+        &buckets,
+        None,
+    )
 }

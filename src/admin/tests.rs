@@ -441,6 +441,14 @@ async fn metrics_move_with_the_counters() {
         2.0
     );
     assert!((value(&after, "zabd_request_latency_seconds_sum", None) - 0.703).abs() < 1e-9);
+    assert_eq!(value(&before, "zabd_fsync_seconds_count", None), 0.0);
+    board
+        .counters
+        .log_fsync_time
+        .record(Duration::from_micros(1500));
+    let fsynced = scrape(addr).await;
+    assert_eq!(value(&fsynced, "zabd_fsync_seconds_count", None), 1.0);
+    assert!((value(&fsynced, "zabd_fsync_seconds_sum", None) - 0.0015).abs() < 1e-9);
 
     assert_eq!(http(addr, "GET", "/other").await.status, 404);
 }
