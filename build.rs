@@ -1,7 +1,8 @@
 //! Build metadata for the version string the four-letter words print
 //! (`3.8.0-zabd-<crate version>-<commit>, built on <date> UTC`).
 //!
-//! Sets `ZABD_GIT_COMMIT` (`git rev-parse --short HEAD`, or `unknown` without git or a commit)
+//! Sets `ZABD_GIT_COMMIT` (`git rev-parse --short HEAD`, or `unknown` without git, without a
+//! commit, or in a directory that git does not track, such as an unpacked source tarball)
 //! and `ZABD_BUILD_DATE` (`YYYY-MM-DD HH:MM` in UTC, from `SOURCE_DATE_EPOCH` when set so that
 //! builds are reproducible, else now). Reruns only when HEAD or the branch it points to moves,
 //! not on every source change.
@@ -16,8 +17,15 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
 
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    // A source tarball unpacked inside some other git checkout must not claim that
+    // checkout's commit: only a repository that tracks this crate's Cargo.toml counts.
+    let tracked = git(
+        &manifest_dir,
+        &["ls-files", "--error-unmatch", "--", "Cargo.toml"],
+    )
+    .is_some();
     let commit = git(&manifest_dir, &["rev-parse", "--short", "HEAD"])
-        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|c| tracked && !c.is_empty() && c.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or_else(|| "unknown".to_string());
     watch_git_head(&manifest_dir);
 

@@ -3,6 +3,8 @@
 //! Module map (see ../shared/design.md): pure protocol cores (`election`, `zab`) take events
 //! and return actions; the runtime shell (`peer`, `net`, `server`, `storage`) executes them.
 
+#[cfg(not(feature = "sim"))]
+pub mod admin;
 pub mod config;
 pub mod ids;
 pub mod net;

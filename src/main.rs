@@ -7,25 +7,51 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
+/// `zabd --version`: the crate version, the git commit it was built from (`unknown` outside
+/// a git checkout) and the build date, all embedded by build.rs.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ZABD_GIT_COMMIT"),
+    ", built ",
+    env!("ZABD_BUILD_DATE"),
+    " UTC)"
+);
+
 /// A ZooKeeper-style ensemble server: ZAB fast leader election, four-letter words.
 #[derive(Debug, Parser)]
-#[command(name = "zabd", version)]
+#[command(name = "zabd", version = VERSION)]
 struct Cli {
     /// zoo.cfg-style file (with dataDir/myid), or a .toml file.
     #[arg(long, short)]
     config: PathBuf,
+    /// Log lines as human-readable text, or as one JSON object per line (for log shippers).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Span fields (sid, port, ...) go in "spans"; the event's own in "fields".
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+    }
     let config = match zabd::config::load(&cli.config) {
         Ok(config) => config,
         Err(err) => {

@@ -126,7 +126,11 @@ impl Standalone {
         let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
         let storage = |e: replica::ReplicaError| SubmitError::Refused(format!("storage: {e}"));
         self.replica.append(zxid, &bytes).map_err(storage)?;
-        self.replica.sync().map_err(storage)?;
+        crate::status::Counters::add(&self.board.counters.log_fsyncs, 1);
+        let started = std::time::Instant::now();
+        let synced = self.replica.sync();
+        self.board.counters.log_fsync_time.record(started.elapsed());
+        synced.map_err(storage)?;
         let result = self
             .replica
             .apply_committed(zxid, &bytes)
@@ -235,14 +239,22 @@ impl Node {
 
     /// Serve until the future is dropped.
     pub async fn run(self) {
-        let client = tokio::spawn(crate::server::serve(
+        let port = crate::server::ClientPort::new(
             self.client,
             self.board.clone(),
             self.config.clone(),
             self.api.clone(),
             self.hub.clone(),
-        ));
-        let _client = AbortOnDrop(client);
+        );
+        // The admin and metrics servers (when configured) stop when `run` ends.
+        #[cfg(not(feature = "sim"))]
+        let _http = crate::admin::start(crate::admin::Sources {
+            board: self.board.clone(),
+            config: self.config.clone(),
+            client_port: Some(port.view()),
+        })
+        .await;
+        let _client = AbortOnDrop(tokio::spawn(port.serve()));
         match self.role {
             Role::Peer(peer) => peer.run().await,
             Role::Standalone(standalone) => {

@@ -168,6 +168,8 @@ pub struct Counters {
     pub notifications_dropped: AtomicU64,
     /// Transaction-log fsyncs (group commits) and the transactions they covered.
     pub log_fsyncs: AtomicU64,
+    /// How long those fsyncs took.
+    pub log_fsync_time: FsyncTimes,
     pub txns_committed: AtomicU64,
     /// Client request latency (`Latency min/avg/max`); resettable.
     pub request_latency: LatencyStats,
@@ -190,7 +192,8 @@ impl Counters {
     }
 }
 
-/// Min/avg/max of client request latencies in milliseconds, lock-free.
+/// Min/avg/max of client request latencies in milliseconds, lock-free, plus a histogram of the
+/// same latencies for Prometheus.
 #[derive(Debug)]
 pub struct LatencyStats {
     count: AtomicU64,
@@ -198,6 +201,96 @@ pub struct LatencyStats {
     /// `u64::MAX` while nothing was recorded.
     min_ms: AtomicU64,
     max_ms: AtomicU64,
+    /// Never reset by `srst`: Prometheus counters only grow (a reset would read as a restart).
+    histogram: Histogram,
+}
+
+/// Upper bounds, in milliseconds, of the latency [`Histogram`]'s buckets (a last, unbounded
+/// bucket follows). Latencies are whole milliseconds, as ZooKeeper's.
+pub const LATENCY_BUCKETS_MS: [u64; 13] = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/// Upper bounds, in microseconds, of the transaction-log fsync [`Histogram`]'s buckets.
+pub const FSYNC_BUCKETS_US: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000,
+];
+
+/// A fixed-bucket histogram of whole numbers (a duration in some unit), lock-free. Buckets hold
+/// their own counts (not cumulative); the last counts what exceeds every bound.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [u64],
+    /// One per bound, then the unbounded one.
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A copy of a [`Histogram`], in the unit it was recorded in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    /// (upper bound, or `None` for the unbounded last bucket; count in that bucket alone).
+    pub buckets: Vec<(Option<u64>, u64)>,
+    pub sum: u64,
+    pub count: u64,
+}
+
+impl Histogram {
+    /// `bounds` ascending.
+    pub fn new(bounds: &'static [u64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record(&self, value: u64) {
+        let i = self
+            .bounds
+            .iter()
+            .position(|&bound| value <= bound)
+            .unwrap_or(self.bounds.len());
+        if let Some(bucket) = self.buckets.get(i) {
+            bucket.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum.fetch_add(value, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let bounds = self.bounds.iter().map(|&b| Some(b)).chain([None]);
+        HistogramSnapshot {
+            buckets: bounds
+                .zip(self.buckets.iter())
+                .map(|(bound, n)| (bound, n.load(Ordering::Relaxed)))
+                .collect(),
+            sum: self.sum.load(Ordering::Relaxed),
+            count: self.count.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Transaction-log fsync durations in microseconds ([`FSYNC_BUCKETS_US`]).
+#[derive(Debug)]
+pub struct FsyncTimes(Histogram);
+
+impl Default for FsyncTimes {
+    fn default() -> FsyncTimes {
+        FsyncTimes(Histogram::new(&FSYNC_BUCKETS_US))
+    }
+}
+
+impl FsyncTimes {
+    pub fn record(&self, took: std::time::Duration) {
+        self.0
+            .record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        self.0.snapshot()
+    }
 }
 
 /// A consistent-enough copy of [`LatencyStats`] (ZooKeeper's are not exact either).
@@ -218,6 +311,7 @@ impl Default for LatencyStats {
             total_ms: AtomicU64::new(0),
             min_ms: AtomicU64::new(u64::MAX),
             max_ms: AtomicU64::new(0),
+            histogram: Histogram::new(&LATENCY_BUCKETS_MS),
         }
     }
 }
@@ -229,6 +323,12 @@ impl LatencyStats {
         self.total_ms.fetch_add(ms, Ordering::Relaxed);
         self.min_ms.fetch_min(ms, Ordering::Relaxed);
         self.max_ms.fetch_max(ms, Ordering::Relaxed);
+        self.histogram.record(ms);
+    }
+
+    /// Every latency recorded since the process started (`srst` does not clear it).
+    pub fn histogram(&self) -> HistogramSnapshot {
+        self.histogram.snapshot()
     }
 
     pub fn reset(&self) {
@@ -324,5 +424,50 @@ impl StatusBoard {
     /// ends, as ZooKeeper closes them when its server restarts.
     pub fn serving_changes(&self) -> tokio::sync::watch::Receiver<Serving> {
         self.serving_tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_by_upper_bound_and_survives_srst() {
+        let counters = Counters::default();
+        for ms in [0, 1, 3, 3, 5000, 5001, u64::MAX / 4] {
+            counters.request_latency.record(ms);
+        }
+        counters.reset_server_stats();
+        let h = counters.request_latency.histogram();
+        assert_eq!(h.count, 7);
+        assert_eq!(h.sum, 5000 + 5001 + 1 + 3 + 3 + u64::MAX / 4);
+        let count_at = |bound: Option<u64>| {
+            h.buckets
+                .iter()
+                .find(|(b, _)| *b == bound)
+                .map(|(_, n)| *n)
+                .unwrap()
+        };
+        assert_eq!(count_at(Some(0)), 1);
+        assert_eq!(count_at(Some(1)), 1);
+        assert_eq!(count_at(Some(2)), 0);
+        assert_eq!(count_at(Some(5)), 2);
+        assert_eq!(count_at(Some(5000)), 1);
+        assert_eq!(count_at(None), 2);
+        assert_eq!(h.buckets.iter().map(|(_, n)| n).sum::<u64>(), 7);
+        // srst cleared the min/avg/max summary only.
+        assert_eq!(counters.request_latency.summary().count, 0);
+    }
+
+    #[test]
+    fn fsync_times_are_kept_in_microseconds() {
+        let times = FsyncTimes::default();
+        times.record(std::time::Duration::from_micros(70));
+        times.record(std::time::Duration::from_secs(3));
+        let h = times.snapshot();
+        assert_eq!((h.count, h.sum), (2, 3_000_070));
+        assert_eq!(h.buckets.len(), FSYNC_BUCKETS_US.len() + 1);
+        assert_eq!(h.buckets[1], (Some(100), 1));
+        assert_eq!(h.buckets.last(), Some(&(None, 1)));
     }
 }

@@ -16,6 +16,8 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod http;
+
 /// Why a configuration was refused. Every message names the file (with the line for zoo.cfg),
 /// the key, what is wrong and how to fix it, e.g.
 /// `conf/zoo1.cfg:7: server.2: quorum port and election port are both 2888; give them different ports`.
@@ -220,7 +222,7 @@ fn is_server_key(key: &str) -> bool {
 }
 
 fn is_known(key: &str) -> bool {
-    KNOWN_KEYS.contains(&key) || key.starts_with("server.")
+    KNOWN_KEYS.contains(&key) || http::KEYS.contains(&key) || key.starts_with("server.")
 }
 
 /// Turns the `config` crate's nested tables back into dotted keys. With `keep_server_tables`
@@ -611,6 +613,8 @@ impl<'a> Raw<'a> {
                 "a number of deletions per minute (1 or more)",
             )?
             .unwrap_or(10_000);
+        let admin = self.admin()?;
+        let metrics = self.metrics()?;
         let inline_id = match self.kind {
             Kind::Toml => {
                 let fix = format!(
@@ -813,6 +817,8 @@ impl<'a> Raw<'a> {
             }
         }
 
+        self.check_http_ports(&admin, metrics.as_ref(), client_port, me.map(|p| &p.spec))?;
+
         let tick = u64::from(tick_ms);
         let min_session_ms = min_session.map_or(2 * tick, u64::from);
         let max_session_ms = max_session.map_or(20 * tick, u64::from);
@@ -853,6 +859,8 @@ impl<'a> Raw<'a> {
             commit_log_count,
             container_check: Duration::from_millis(container_check_ms),
             containers_per_minute,
+            admin,
+            metrics,
         })
     }
 

@@ -78,6 +78,44 @@ impl Default for SnapshotPolicy {
     }
 }
 
+/// ZooKeeper's AdminServer keys (`admin.*`): an HTTP server that answers `<commandURL>/<name>`
+/// in JSON (see `crate::admin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// `admin.enableServer`. Off by default in zabd (ZooKeeper: on), so that several servers
+    /// on one host do not all reach for port 8080.
+    pub enabled: bool,
+    /// `admin.serverAddress` (default 0.0.0.0).
+    pub address: IpAddr,
+    /// `admin.serverPort` (default 8080; 0 = any free port).
+    pub port: u16,
+    /// `admin.commandURL` (default `/commands`), normalised: it starts with `/` and has no
+    /// trailing `/`, so `/` itself becomes the empty string (commands at `/<name>`).
+    pub command_url: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> AdminConfig {
+        AdminConfig {
+            enabled: false,
+            address: IpAddr::from([0, 0, 0, 0]),
+            port: 8080,
+            command_url: "/commands".to_string(),
+        }
+    }
+}
+
+/// `metricsProvider.*`: Prometheus metrics at `http://<httpHost>:<httpPort>/metrics`. zabd serves
+/// them only when `metricsProvider.httpPort` is set; `metricsProvider.className` is accepted
+/// and ignored (there is one provider).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `metricsProvider.httpHost` (default 0.0.0.0).
+    pub host: IpAddr,
+    /// `metricsProvider.httpPort` (0 = any free port).
+    pub port: u16,
+}
+
 /// A validated server configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -115,6 +153,10 @@ pub struct Config {
     /// `standaloneEnabled` (default true). When false, a single `server.N` entry still makes an
     /// ensemble (of one), as in ZooKeeper.
     pub standalone_enabled: bool,
+    /// The HTTP admin server (`admin.*`).
+    pub admin: AdminConfig,
+    /// Prometheus metrics, when `metricsProvider.httpPort` is set.
+    pub metrics: Option<MetricsConfig>,
 }
 
 impl Config {
@@ -186,6 +228,8 @@ pub fn loopback_ensemble(
                 commit_log_count: 10_000,
                 container_check: Duration::from_millis(60_000),
                 containers_per_minute: 10_000,
+                admin: AdminConfig::default(),
+                metrics: None,
             };
             (i, cfg)
         })

@@ -447,7 +447,10 @@ impl Peer {
         self.log_dirty = false;
         self.unsynced_events = 0;
         Counters::add(&self.board.counters.log_fsyncs, 1);
-        self.replica.sync().map_err(|err| self.storage_failure(err))
+        let started = std::time::Instant::now();
+        let synced = self.replica.sync();
+        self.board.counters.log_fsync_time.record(started.elapsed());
+        synced.map_err(|err| self.storage_failure(err))
     }
 
     /// Count loop iterations that pass while appends wait for their fsync.

@@ -15,7 +15,7 @@
 //! - `dataDirSize`/`datadir_size` are the size of dataDir/version-2, `dataLogSize`/
 //!   `logdir_size` of dataLogDir/version-2 (ZooKeeper 3.8 swaps the two; equal by default).
 
-use crate::config::{Config, Whitelist};
+use crate::config::{Config, ServerSpec, Whitelist};
 use crate::ids::LearnerType;
 use crate::status::{Counters, LatencySummary, NodeStatus, Serving};
 use std::fmt::Write as _;
@@ -473,7 +473,7 @@ fn latency_line(l: &LatencySummary) -> String {
 }
 
 /// `Proposal sizes last/min/max:` / BufferStats: -1 for each while no proposal was made.
-fn proposal_sizes(status: &NodeStatus) -> (i64, i64, i64) {
+pub fn proposal_sizes(status: &NodeStatus) -> (i64, i64, i64) {
     match status.proposals.sizes {
         None => (-1, -1, -1),
         Some(s) => (clamp_i64(s.last), clamp_i64(s.min), clamp_i64(s.max)),
@@ -626,98 +626,139 @@ fn ms(d: Duration) -> u128 {
     d.as_millis()
 }
 
+/// One `mntr` value, typed so that the admin server's JSON keeps numbers as numbers; its
+/// `Display` is exactly what the four-letter word prints.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MntrValue {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for MntrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MntrValue::Int(n) => write!(f, "{n}"),
+            MntrValue::UInt(n) => write!(f, "{n}"),
+            MntrValue::Float(v) => f.write_str(&java_double(*v)),
+            MntrValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
 fn mntr(ctx: &Context<'_>) -> String {
+    let mut out = String::new();
+    for (key, value) in mntr_values(ctx) {
+        let _ = writeln!(out, "{key}\t{value}");
+    }
+    out
+}
+
+/// The `mntr` keys and values for this server's role, in [`MNTR_KEYS`] order.
+pub fn mntr_values(ctx: &Context<'_>) -> Vec<(&'static str, MntrValue)> {
+    use MntrValue::{Float, Int, Text, UInt};
+    let count = |counter: &std::sync::atomic::AtomicU64| UInt(Counters::get(counter));
     let s = ctx.status;
     let c = ctx.counters;
     let latency = c.request_latency.summary();
     let (last_prop, min_prop, max_prop) = proposal_sizes(s);
     let leader = s.serving == Serving::Leader;
     let standalone = s.serving == Serving::Standalone;
-    let quorum_size = if ctx.config.servers.is_empty() {
-        1
-    } else {
-        ctx.config.voters().count()
-    };
+    let quorum_size = quorum_size(ctx.config);
     let leader_uptime = s
         .leading_since
         .map(|t| ms(ctx.now.saturating_duration_since(t)))
         .unwrap_or(0);
 
-    let mut out = String::new();
+    let mut out = Vec::with_capacity(MNTR_KEYS.len());
     for &key in MNTR_KEYS {
         if LEADER_ONLY.contains(&key) && !leader {
             continue;
         }
-        let value: String = match key {
-            "zk_version" => version_string(),
-            "zk_server_state" => s.serving.mode_str().unwrap_or("unknown").to_string(),
+        let value = match key {
+            "zk_version" => Text(version_string()),
+            "zk_server_state" => Text(s.serving.mode_str().unwrap_or("unknown").to_string()),
             // A standalone ZooKeeperServer is no quorum peer and has no peer state.
             "zk_peer_state" if standalone => continue,
-            "zk_peer_state" => format!("{} - {}", s.peer_state, s.phase.as_str()),
+            "zk_peer_state" => Text(format!("{} - {}", s.peer_state, s.phase.as_str())),
             "zk_observer_master_id" => match (s.serving, s.leader) {
-                (Serving::Observer, Some(sid)) => sid.to_string(),
-                (Serving::Observer, None) => "-1".to_string(),
+                (Serving::Observer, Some(sid)) => UInt(sid.0),
+                (Serving::Observer, None) => Int(-1),
                 _ => continue,
             },
-            "zk_ephemerals_count" => s.ephemerals.to_string(),
-            "zk_watch_count" => ctx.clients.watch_summary.2.to_string(),
-            "zk_global_sessions" => ctx.clients.sessions.len().to_string(),
+            "zk_ephemerals_count" => UInt(s.ephemerals),
+            "zk_watch_count" => UInt(ctx.clients.watch_summary.2 as u64),
+            "zk_global_sessions" => UInt(ctx.clients.sessions.len() as u64),
             "zk_outstanding_requests" | "zk_local_sessions" | "zk_synced_non_voting_followers" => {
-                "0".to_string()
+                Int(0)
             }
-            "zk_num_alive_connections" => Counters::get(&c.alive_connections).to_string(),
-            "zk_avg_latency" => java_double(latency.avg_ms),
-            "zk_min_latency" => latency.min_ms.to_string(),
-            "zk_max_latency" => latency.max_ms.to_string(),
-            "zk_min_proposal_size" => min_prop.to_string(),
-            "zk_max_proposal_size" => max_prop.to_string(),
-            "zk_last_proposal_size" => last_prop.to_string(),
-            "zk_znode_count" => s.node_count.to_string(),
+            "zk_num_alive_connections" => count(&c.alive_connections),
+            "zk_avg_latency" => Float(latency.avg_ms),
+            "zk_min_latency" => UInt(latency.min_ms),
+            "zk_max_latency" => UInt(latency.max_ms),
+            "zk_min_proposal_size" => Int(min_prop),
+            "zk_max_proposal_size" => Int(max_prop),
+            "zk_last_proposal_size" => Int(last_prop),
+            "zk_znode_count" => UInt(s.node_count),
             // BufferStats of client responses: -1 until the first (there are none yet).
             "zk_last_client_response_size"
             | "zk_max_client_response_size"
-            | "zk_min_client_response_size" => "-1".to_string(),
-            "zk_packets_sent" => Counters::get(&c.packets_sent).to_string(),
-            "zk_packets_received" => Counters::get(&c.packets_received).to_string(),
-            "zk_synced_followers" => s.learners.synced_followers.to_string(),
-            "zk_synced_observers" => s.learners.synced_observers.to_string(),
-            "zk_pending_syncs" => s.learners.pending_syncs.to_string(),
-            "zk_learners" => s.learners.learners.to_string(),
+            | "zk_min_client_response_size" => Int(-1),
+            "zk_packets_sent" => count(&c.packets_sent),
+            "zk_packets_received" => count(&c.packets_received),
+            "zk_synced_followers" => UInt(s.learners.synced_followers),
+            "zk_synced_observers" => UInt(s.learners.synced_observers),
+            "zk_pending_syncs" => UInt(s.learners.pending_syncs),
+            "zk_learners" => UInt(s.learners.learners),
             "zk_max_file_descriptor_count" => match ctx.facts.max_fds {
-                Some(n) => n.to_string(),
+                Some(n) => UInt(n),
                 None => continue,
             },
             "zk_open_file_descriptor_count" => match ctx.facts.open_fds {
-                Some(n) => n.to_string(),
+                Some(n) => UInt(n),
                 None => continue,
             },
-            "zk_approximate_data_size" => s.approximate_data_size.to_string(),
-            "zk_leader_uptime" => leader_uptime.to_string(),
-            "zk_uptime" => ms(ctx.now.saturating_duration_since(ctx.started)).to_string(),
-            "zk_quorum_size" => quorum_size.to_string(),
-            "zk_proposal_count" => s.proposals.count.to_string(),
-            "zk_looking_count" => Counters::get(&c.elections_started).to_string(),
-            "zk_bytes_received_count" => Counters::get(&c.bytes_received).to_string(),
-            "zk_digest" => s.digest.to_string(),
-            "zk_current_epoch" => s.current_epoch.to_string(),
-            "zk_accepted_epoch" => s.accepted_epoch.to_string(),
-            "zk_elections_started" => Counters::get(&c.elections_started).to_string(),
-            "zk_elections_won" => Counters::get(&c.elections_won).to_string(),
-            "zk_notifications_sent" => Counters::get(&c.notifications_sent).to_string(),
-            "zk_notifications_received" => Counters::get(&c.notifications_received).to_string(),
-            "zk_notifications_dropped" => Counters::get(&c.notifications_dropped).to_string(),
-            "zk_log_fsyncs" => Counters::get(&c.log_fsyncs).to_string(),
-            "zk_txns_committed" => Counters::get(&c.txns_committed).to_string(),
+            "zk_approximate_data_size" => UInt(s.approximate_data_size),
+            "zk_leader_uptime" => UInt(saturate(leader_uptime)),
+            "zk_uptime" => UInt(saturate(ms(ctx.now.saturating_duration_since(ctx.started)))),
+            "zk_quorum_size" => UInt(quorum_size as u64),
+            "zk_proposal_count" => UInt(s.proposals.count),
+            "zk_looking_count" => count(&c.elections_started),
+            "zk_bytes_received_count" => count(&c.bytes_received),
+            "zk_digest" => UInt(s.digest),
+            "zk_current_epoch" => UInt(s.current_epoch.0.into()),
+            "zk_accepted_epoch" => UInt(s.accepted_epoch.0.into()),
+            "zk_elections_started" => count(&c.elections_started),
+            "zk_elections_won" => count(&c.elections_won),
+            "zk_notifications_sent" => count(&c.notifications_sent),
+            "zk_notifications_received" => count(&c.notifications_received),
+            "zk_notifications_dropped" => count(&c.notifications_dropped),
+            "zk_log_fsyncs" => count(&c.log_fsyncs),
+            "zk_txns_committed" => count(&c.txns_committed),
             _ => continue,
         };
-        let _ = writeln!(out, "{key}\t{value}");
+        out.push((key, value));
     }
     out
 }
 
+/// `zk_quorum_size`: the voters of the ensemble (1 standalone).
+pub fn quorum_size(config: &Config) -> usize {
+    if config.servers.is_empty() {
+        1
+    } else {
+        config.voters().count()
+    }
+}
+
+fn saturate(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 /// The data and log directories as conf/dirs print them, from the facts or, failing those,
 /// from the configuration with size 0 (what ZooKeeper reports for a directory it cannot read).
-fn dirs(ctx: &Context<'_>) -> (DirFacts, DirFacts) {
+pub fn dirs(ctx: &Context<'_>) -> (DirFacts, DirFacts) {
     let fallback = |p: &PathBuf| DirFacts {
         path: p.join("version-2"),
         size: 0,
@@ -741,6 +782,23 @@ fn delimited_host(host: &str) -> String {
     } else {
         host.to_string()
     }
+}
+
+/// A server as ZooKeeper's `QuorumServer.toString` prints it (conf's membership, the admin
+/// server's voting_view): `host:quorumPort:electionPort:role[;clientHost:clientPort]`.
+pub fn server_line(spec: &ServerSpec) -> String {
+    let mut out = format!(
+        "{}:{}:{}:{}",
+        delimited_host(&spec.host),
+        spec.quorum_port,
+        spec.election_port,
+        spec.role.as_str()
+    );
+    if let Some(port) = spec.client_port {
+        let client_host = spec.client_host.as_deref().unwrap_or("0.0.0.0");
+        let _ = write!(out, ";{}:{}", delimited_host(client_host), port);
+    }
+    out
 }
 
 fn conf(ctx: &Context<'_>) -> String {
@@ -789,21 +847,7 @@ fn conf(ctx: &Context<'_>) -> String {
     let _ = writeln!(out, "peerType={peer_type}");
     out.push_str("membership: \n");
     for spec in cfg.servers.values() {
-        let host = delimited_host(&spec.host);
-        let _ = write!(
-            out,
-            "server.{}={}:{}:{}:{}",
-            spec.id,
-            host,
-            spec.quorum_port,
-            spec.election_port,
-            spec.role.as_str()
-        );
-        if let Some(port) = spec.client_port {
-            let client_host = spec.client_host.as_deref().unwrap_or("0.0.0.0");
-            let _ = write!(out, ";{}:{}", delimited_host(client_host), port);
-        }
-        out.push('\n');
+        let _ = writeln!(out, "server.{}={}", spec.id, server_line(spec));
     }
     // The dynamic-configuration version: zabd has no reconfig, so always 0. No newline.
     out.push_str("version=0");
@@ -811,24 +855,33 @@ fn conf(ctx: &Context<'_>) -> String {
 }
 
 fn envi(ctx: &Context<'_>) -> String {
+    let mut out = String::from("Environment:\n");
+    for (key, value) in envi_values(ctx) {
+        let _ = writeln!(out, "{key}={value}");
+    }
+    out
+}
+
+/// The `envi` entries, in order (`<NA>` for what could not be read).
+pub fn envi_values(ctx: &Context<'_>) -> Vec<(&'static str, String)> {
     let env = ctx.facts.env.clone().unwrap_or_default();
     let na = |v: Option<String>| v.unwrap_or_else(|| "<NA>".to_string());
     let mb = |v: Option<u64>| match v {
         Some(b) => format!("{}MB", b / (1024 * 1024)),
         None => "<NA>".to_string(),
     };
-    let mut out = String::from("Environment:\n");
-    let _ = writeln!(out, "zookeeper.version={}", version_string());
-    let _ = writeln!(out, "host.name={}", na(env.host_name));
-    let _ = writeln!(out, "os.name={}", na(env.os_name));
-    let _ = writeln!(out, "os.arch={}", na(env.os_arch));
-    let _ = writeln!(out, "os.version={}", na(env.os_version));
-    let _ = writeln!(out, "user.name={}", na(env.user_name));
-    let _ = writeln!(out, "user.home={}", na(env.user_home));
-    let _ = writeln!(out, "user.dir={}", na(env.user_dir));
-    let _ = writeln!(out, "process.memory.rss={}", mb(env.rss_bytes));
-    let _ = writeln!(out, "process.memory.peak={}", mb(env.peak_rss_bytes));
-    out
+    vec![
+        ("zookeeper.version", version_string()),
+        ("host.name", na(env.host_name)),
+        ("os.name", na(env.os_name)),
+        ("os.arch", na(env.os_arch)),
+        ("os.version", na(env.os_version)),
+        ("user.name", na(env.user_name)),
+        ("user.home", na(env.user_home)),
+        ("user.dir", na(env.user_dir)),
+        ("process.memory.rss", mb(env.rss_bytes)),
+        ("process.memory.peak", mb(env.peak_rss_bytes)),
+    ]
 }
 
 fn cons(ctx: &Context<'_>) -> String {

@@ -62,20 +62,83 @@ pub async fn serve(
     api: ZabClient,
     hub: Arc<hub::Hub>,
 ) {
-    let client_port = listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or(config.client_port);
-    let span = tracing::info_span!("client_port", sid = %config.my_id, port = client_port);
-    let shared = Arc::new(Shared {
-        board,
-        config,
-        table: Arc::new(ConnTable::default()),
-        client_port,
-        api,
-        hub,
-    });
-    accept_loop(listener, shared).instrument(span).await
+    ClientPort::new(listener, board, config, api, hub)
+        .serve()
+        .await
+}
+
+/// A bound client port, not yet serving: [`ClientPort::view`] hands its live tables to the
+/// admin server before [`ClientPort::serve`] takes the listener.
+pub struct ClientPort {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl ClientPort {
+    pub fn new(
+        listener: TcpListener,
+        board: Arc<StatusBoard>,
+        config: Arc<Config>,
+        api: ZabClient,
+        hub: Arc<hub::Hub>,
+    ) -> ClientPort {
+        let client_port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(config.client_port);
+        let shared = Arc::new(Shared {
+            board,
+            config,
+            table: Arc::new(ConnTable::default()),
+            client_port,
+            api,
+            hub,
+        });
+        ClientPort { listener, shared }
+    }
+
+    pub fn view(&self) -> ClientPortView {
+        ClientPortView(Arc::clone(&self.shared))
+    }
+
+    /// Serve until this future is dropped (see [`serve`]).
+    pub async fn serve(self) {
+        let span = tracing::info_span!(
+            "client_port",
+            sid = %self.shared.config.my_id,
+            port = self.shared.client_port
+        );
+        accept_loop(self.listener, self.shared)
+            .instrument(span)
+            .await
+    }
+}
+
+/// What the four-letter words read from the client port (its connections, sessions and
+/// watches), for the admin server, which answers the same questions over HTTP.
+#[derive(Clone)]
+pub struct ClientPortView(Arc<Shared>);
+
+impl ClientPortView {
+    /// The port the client listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.0.client_port
+    }
+
+    /// Every open client-port connection.
+    pub fn connections(&self) -> Vec<fourlw::ConnInfo> {
+        self.0.table.snapshot()
+    }
+
+    /// Sessions, ephemerals and watches, gathered only when `word` prints them.
+    pub fn client_facts(&self, word: Word) -> fourlw::ClientFacts {
+        client_facts(word, &self.0)
+    }
+}
+
+/// Read the system facts `needs` asks for (blocking I/O: call it off the async threads).
+pub fn collect_facts(needs: Needs, config: &Config) -> Facts {
+    sysinfo::collect(needs, config)
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
