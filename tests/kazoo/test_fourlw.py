@@ -43,6 +43,8 @@ def test_kazoo_command_and_an_exporter_style_mntr_parse(ensemble, client):
     mntr = client.command(b"mntr")
     metrics = {}
     for line in mntr.splitlines():
+        if "\t" not in line:  # exporters skip anything that is not key<TAB>value
+            continue
         key, value = line.split("\t", 1)
         assert key.startswith("zk_"), line
         try:
