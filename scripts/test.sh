@@ -7,7 +7,9 @@
 #      library against a 3-voter ensemble of the zabd just built. kazoo and pytest are installed
 #      into target/pyenv when python3 lacks them (scripts/pydeps.sh);
 #   3. the deterministic simulation (tests/sim.rs), which needs the `sim` feature: the node's
-#      sockets come from turmoil instead of tokio. SIM_SEEDS=N / SIM_SEED=S tune or replay it.
+#      sockets come from turmoil instead of tokio. SIM_SEEDS=N / SIM_SEED=S tune or replay it;
+#   4. the planted bugs (`planted` feature, src/planted.rs): each checker (simulation, model
+#      checker, the cores' unit tests) catches the bug it guards against.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,3 +19,5 @@ cargo test
 cargo build --bin zabd
 PYTHON=$(scripts/pydeps.sh) ZABD_BIN="$PWD/target/debug/zabd" scripts/kazoo-tests.sh
 cargo test --features sim --test sim
+cargo test --features sim,planted --test planted
+cargo test --features sim,planted --lib planted

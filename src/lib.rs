@@ -14,6 +14,7 @@ pub mod api;
 pub mod election;
 pub mod node;
 pub mod peer;
+pub mod planted;
 pub mod replica;
 #[cfg(feature = "sim")]
 pub mod sim;

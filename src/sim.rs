@@ -14,7 +14,7 @@ use crate::api::ZabClient;
 use crate::config::{Config, ServerSpec, Whitelist};
 use crate::ids::{LearnerType, Sid};
 use crate::node::Node;
-use crate::status::{Serving, StatusBoard};
+use crate::status::{Counters, Serving, StatusBoard};
 use crate::storage::MemDisk;
 use crate::tree::{Acl, CreateMode, Op};
 use rand::SeedableRng;
@@ -191,6 +191,15 @@ impl Cluster {
     pub fn check_invariants(&self) {
         let mut leaders: BTreeMap<u32, u64> = BTreeMap::new();
         let quorum = self.voters / 2 + 1;
+        if let Ok(boards) = self.boards.lock() {
+            for (id, board) in boards.iter() {
+                let violations = Counters::get(&board.counters.commit_order_violations);
+                assert!(
+                    violations == 0,
+                    "server {id} was sent {violations} commits out of zxid order"
+                );
+            }
+        }
         for (id, (serving, epoch, synced)) in self.views() {
             if serving != Serving::Leader {
                 continue;

@@ -166,6 +166,9 @@ pub struct Counters {
     pub notifications_sent: AtomicU64,
     pub notifications_received: AtomicU64,
     pub notifications_dropped: AtomicU64,
+    /// Committed transactions that arrived out of zxid order (the tree refused them). Always
+    /// 0 unless the protocol is broken; the simulation checks it after every step.
+    pub commit_order_violations: AtomicU64,
     /// Transaction-log fsyncs (group commits) and the transactions they covered.
     pub log_fsyncs: AtomicU64,
     /// How long those fsyncs took.

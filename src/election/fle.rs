@@ -59,7 +59,7 @@ pub struct Decision {
 }
 
 /// The election core of one server.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Fle {
     me: Sid,
     voters: Voters,
@@ -227,13 +227,19 @@ impl Fle {
             return out;
         }
         self.received += 1;
-        if !self.voters.contains(from) || n.state == ServerState::Observing {
+        let observer = !self.voters.contains(from) || n.state == ServerState::Observing;
+        if observer && !crate::planted::active(crate::planted::Bug::ObserverVoteCounted) {
             // An observer (or a voter that may not vote while it resyncs): answer at once with
             // my vote, never count it (rules 3 and 6).
             if self.am_voter() {
                 out.push(self.reply(from));
             }
             return out;
+        }
+        let mut n = n;
+        if observer {
+            // Planted bug only: the observer's vote is taken as a looking voter's.
+            n.state = ServerState::Looking;
         }
         if !self.voters.contains(n.vote.leader) {
             // Rule 3: a vote for a server that cannot lead is ignored.

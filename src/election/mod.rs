@@ -2,6 +2,7 @@
 //! machine that turns notifications into a decision.
 
 pub mod fle;
+pub mod model;
 pub mod quorum;
 pub mod vote;
 

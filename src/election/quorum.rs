@@ -42,7 +42,10 @@ impl Voters {
         let counted: BTreeSet<Sid> = sids
             .into_iter()
             .copied()
-            .filter(|s| self.members.contains(s))
+            .filter(|s| {
+                self.members.contains(s)
+                    || crate::planted::active(crate::planted::Bug::ObserverVoteCounted)
+            })
             .collect();
         counted.len() >= self.quorum_size()
     }

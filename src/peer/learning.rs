@@ -238,6 +238,9 @@ impl Peer {
                     if let Err(err) = self.replica.append(zxid, &txn) {
                         return Some(self.storage_failure(err));
                     }
+                    if crate::planted::active(crate::planted::Bug::AckBeforeFsync) {
+                        let _ = link.send(QuorumMessage::Ack { zxid });
+                    }
                     self.log_dirty = true;
                     self.ack_due = true;
                 }

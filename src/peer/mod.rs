@@ -503,7 +503,20 @@ impl Peer {
         txn: &[u8],
         origin: Option<Origin>,
     ) -> Result<TxnResult, ReplicaError> {
-        let result = self.replica.apply_committed(zxid, txn)?;
+        let result = match self.replica.apply_committed(zxid, txn) {
+            Ok(result) => result,
+            Err(err) => {
+                if let ReplicaError::Tree(crate::tree::TreeError::ZxidNotAfterLastApplied {
+                    ..
+                }) = err
+                {
+                    // Not a disk problem: the leader broke commit order.
+                    tracing::error!(sid = %self.me, %zxid, %err, "commit out of zxid order");
+                    Counters::add(&self.board.counters.commit_order_violations, 1);
+                }
+                return Err(err);
+            }
+        };
         Counters::add(&self.board.counters.txns_committed, 1);
         // The status first: a client that hears of its write and then asks `srvr` must see it.
         show_tree(&self.board, &self.replica);

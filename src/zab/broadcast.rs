@@ -129,6 +129,9 @@ impl Proposals {
                 origin: o.origin,
             });
         }
+        if crate::planted::active(crate::planted::Bug::CommitOutOfOrder) {
+            done.reverse();
+        }
         done
     }
 }

@@ -606,7 +606,7 @@ impl LeaderCore {
             return;
         }
         let is_voter = l.role == LearnerType::Participant && self.setup.voters.contains(sid);
-        if !already_promised {
+        if !already_promised || crate::planted::active(crate::planted::Bug::AckEpochRuleDropped) {
             // While establishing the epoch, a learner newer than the leader means the election
             // went wrong: refusing to lead is the safe answer. Once established, a late joiner
             // with an old uncommitted tail is normal: TRUNC handles it.

@@ -108,8 +108,31 @@ fn an_observer_does_not_help_decide_the_epoch() {
     assert_eq!(sent(&out, 1).len(), 1);
 }
 
+/// Learners 1 and 2 both answer ACKEPOCH "already promised": whether the leader (wrongly)
+/// establishes the epoch on them.
+fn promised_answers_establish_the_epoch() -> bool {
+    let mut l = LeaderCore::new(setup(&[1, 2, 3, 4, 5], &[], 0, 0));
+    l.on_message(Sid(1), info(1, LearnerType::Participant, 0));
+    l.on_message(Sid(2), info(2, LearnerType::Participant, 0));
+    let mut out = l.on_message(Sid(1), ack_epoch(0, true));
+    out.extend(l.on_message(Sid(2), ack_epoch(0, true)));
+    out.contains(&LeaderAction::PersistCurrentEpoch(Epoch(1)))
+}
+
+#[cfg(feature = "planted")]
+#[test]
+fn the_ackepoch_rule_check_catches_the_planted_bug() {
+    use crate::planted::{plant, Bug};
+    assert!(!promised_answers_establish_the_epoch());
+    plant(&[Bug::AckEpochRuleDropped]);
+    let caught = promised_answers_establish_the_epoch();
+    plant(&[]);
+    assert!(caught, "counting already-promised ACKEPOCHs went unnoticed");
+}
+
 #[test]
 fn an_ackepoch_from_a_learner_that_already_promised_the_epoch_is_never_counted() {
+    assert!(!promised_answers_establish_the_epoch());
     // Without this rule, learner 1 (which promised epoch 1 to another would-be leader) could
     // back two leaders of epoch 1.
     let mut l = LeaderCore::new(setup(&[1, 2, 3, 4, 5], &[], 0, 0));
