@@ -21,7 +21,15 @@ Faults (--duration S seconds, seeded RNG, seed printed): kill -9 then restart; S
 SIGCONT; SIGTERM (graceful stop) then restart; a partition isolating 1 or 2 servers from the
 rest; one cut link between two servers. Each lasts 0.3-4 s. At most 2 of the 5 servers are
 impaired at once (down, stopped, on the minority side of a partition, or an end of a cut link),
-so the other 3 always form a connected, running quorum.
+so the other 3 always form a connected, running quorum. About 40% of faults aim at the current
+leader. --majority-crashes (opt-in, off by default) adds a power-cut fault when nothing else is
+active: kill -9 3 or all 5 servers in the same instant and start them again at once. kill -9
+cannot lose data the kernel already has, but zabd buffers log appends in user space until its
+group-commit fsync, so this is the fault that surfaces an ACK sent before the fsync (with at most
+2 servers down, a copy always survives in some live server's memory).
+
+The seed fixes the RNG, but what a fault hits also depends on timing (40% of faults aim at
+whichever server leads at that moment), so a seed does not replay a run exactly.
 
 --leader-kill-storm N (after the random faults, if any): N times, kill -9 the current leader,
 start it again at once, and wait until all 5 serve in a newer epoch with exactly one leader;
@@ -521,6 +529,7 @@ class Writer:
             logger=kazoo_log,
         )
         self.seq = 0
+        self.start_time = 0.0
         self.attempted = set()
         self.acked = []
         self.failed = {}
@@ -552,6 +561,9 @@ class Writer:
                 continue
             except Exception as err:  # noqa: BLE001 - sorted below
                 name = type(err).__name__
+                if name == "KazooTimeoutError":
+                    log(f"note: writer {self.sid}: create {path} got no reply in {self.op_timeout:.0f} s "
+                        f"(client state {self.client.state}); counted as unknown")
                 if name in UNKNOWN_ERRORS:
                     self.unknown[name] += 1
                 else:  # an error reply: the create did not happen, say the server
@@ -602,6 +614,7 @@ class Chaos:
         self.storm_elect = []
         self.storm_same = 0
         self.term_times = []
+        self.term_codes = Counter()
         kazoo_log = logging.getLogger("chaos.kazoo")
         kazoo_log.propagate = False
         kazoo_log.addHandler(logging.FileHandler(os.path.join(self.dir, "kazoo.log")))
@@ -777,9 +790,10 @@ class Chaos:
                     log(f"!! server {f.target} still running {TERM_TIMEOUT:.0f} s after SIGTERM")
                     self.obs.term_hangs.append(f.target)
             if p.poll() is not None:
-                self.term_times.append((f.exited_at or time.monotonic()) - f.term_sent)
-                if p.returncode != 0:
-                    log(f"note: server {f.target} exited with code {p.returncode} after SIGTERM")
+                took = (f.exited_at or time.monotonic()) - f.term_sent
+                self.term_times.append(took)
+                self.term_codes[p.returncode] += 1
+                log(f"server {f.target} exited {1000 * took:.0f} ms after SIGTERM, code {p.returncode}")
             self.ens.kill(f.target)
             self.ens.start(f.target)
         else:
@@ -964,7 +978,8 @@ class Chaos:
         print(f"faults injected: {sum(self.injected.values())} ({kinds})")
         if self.term_times:
             print(f"graceful stops: {len(self.term_times)}, exit after SIGTERM median "
-                  f"{1000 * statistics.median(self.term_times):.0f} ms, max {1000 * max(self.term_times):.0f} ms")
+                  f"{1000 * statistics.median(self.term_times):.0f} ms, max {1000 * max(self.term_times):.0f} ms; "
+                  f"exit codes {dict(self.term_codes)}")
         print(f"writes acknowledged: {len(self.obs.acked)} (per server: "
               + ", ".join(f"{w.sid}: {len(w.acked)}" for w in self.writers) + ")")
         print(f"writes with unknown outcome: {len(unknown_paths)} ({', '.join(f'{k} {v}' for k, v in sorted(unknown.items())) or 'none'}); "
