@@ -152,11 +152,12 @@ class EnsembleError(Exception):
 class Ensemble:
     """N voters (default 3) on loopback. Server ids are 1..N."""
 
-    def __init__(self, impl=None, size=3, base_dir=None):
+    def __init__(self, impl=None, size=3, base_dir=None, tick_ms=TICK_MS):
         self.impl = impl or os.environ.get("ZK_IMPL", "zabd")
         if self.impl not in ("zabd", "zookeeper"):
             raise EnsembleError(f"ZK_IMPL must be zabd or zookeeper, not {self.impl!r}")
         self.size = size
+        self.tick_ms = tick_ms
         self.ids = list(range(1, size + 1))
         self._own_dir = base_dir is None
         self.dir = base_dir or tempfile.mkdtemp(prefix=f"kazoo-{self.impl}-")
@@ -185,13 +186,13 @@ class Ensemble:
             with open(os.path.join(data, "myid"), "w") as f:
                 f.write(f"{i}\n")
             lines = [
-                f"tickTime={TICK_MS}",
+                f"tickTime={self.tick_ms}",
                 "initLimit=10",
                 "syncLimit=5",
                 f"dataDir={data}",
                 f"clientPort={self.client_port[i]}",
                 f"clientPortAddress={HOST}",
-                f"minSessionTimeout={MIN_SESSION_MS}",
+                f"minSessionTimeout={2 * self.tick_ms}",
                 f"maxSessionTimeout={MAX_SESSION_MS}",
                 "maxClientCnxns=0",
                 "4lw.commands.whitelist=*",
@@ -202,9 +203,15 @@ class Ensemble:
             if self.impl == "zookeeper":
                 lines.append("admin.enableServer=false")
             for j in self.ids:
-                lines.append(f"server.{j}={HOST}:{self.quorum_port[j]}:{self.election_port[j]}")
+                quorum, election = self.peer_ports(i, j)
+                lines.append(f"server.{j}={HOST}:{quorum}:{election}")
             with open(self.cfg_path(i), "w") as f:
                 f.write("\n".join(lines) + "\n")
+
+    def peer_ports(self, i, j):
+        """The (quorum, election) ports server i's config gives for server j: j's own ports here;
+        scripts/chaos.py overrides this to route server-to-server traffic through its proxy."""
+        return self.quorum_port[j], self.election_port[j]
 
     # ------------------------------------------------------------------ addresses
 
