@@ -7,7 +7,8 @@
 #      library against a 3-voter ensemble of the zabd just built. kazoo and pytest are installed
 #      into target/pyenv when python3 lacks them (scripts/pydeps.sh);
 #   3. the deterministic simulation (tests/sim.rs), which needs the `sim` feature: the node's
-#      sockets come from turmoil instead of tokio. SIM_SEEDS=N / SIM_SEED=S tune or replay it.
+#      sockets come from turmoil instead of tokio. SIM_SEEDS=N / SIM_SEED=S tune or replay it;
+#   4. scripts/timeline.py's unit tests (tests/timeline: real logs parse, the SVG is valid).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,3 +18,4 @@ cargo test
 cargo build --bin zabd
 PYTHON=$(scripts/pydeps.sh) ZABD_BIN="$PWD/target/debug/zabd" scripts/kazoo-tests.sh
 cargo test --features sim --test sim
+python3 -m unittest discover -s tests/timeline
