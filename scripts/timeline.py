@@ -11,7 +11,8 @@ not yet looking), looking, syncing (election decided, not serving yet), followin
 observing, stopping (SIGTERM received). Diamonds mark decisions; vertical lines mark the kills
 (SIGKILL) and SIGTERMs that scripts/ensemble.sh notes in the logs. Quiet stretches longer than
 --gap-ms are cut out of the time axis (marked with a zigzag and their length) so that
-elections of a few ms stay visible between actions seconds apart; --linear keeps one axis.
+elections of a few ms stay visible between actions seconds apart; --linear keeps one axis;
+--until TIME leaves out what happened later (say, the final stop).
 Below the chart, a table lists every election (cause, time taken, rounds, notifications,
 distinct votes, outcome, epoch, sync time) and every start, kill and stop.
 
@@ -32,6 +33,7 @@ import re
 import shlex
 import socket
 import sys
+import time
 
 # --------------------------------------------------------------------------------------------
 # Parsing
@@ -331,10 +333,9 @@ def build_lane(sid, events, from_log=True):
         t = e.t if t_prev is None else max(e.t, t_prev)
         t_prev = t
         lane.last = t
-        # A new process: ensemble.sh's marker, or (without markers) the log opening again
-        # after the previous process did something.
-        # After a kill only a start (or the log opening) begins a new process: a line the
-        # dying process wrote after ensemble.sh's marker does not.
+        # A new process: ensemble.sh's marker; without markers, the first line, or the log
+        # opening again after the previous process did something. After a kill, a line the
+        # dying process wrote after ensemble.sh's marker is not a new process.
         new = e.kind == "start" or (from_log and e.kind != "killed" and (
             (run is None and (not killed or e.kind == "opened"))
             or (run is not None and e.kind == "opened" and run["active"])))
@@ -405,18 +406,23 @@ def build_lane(sid, events, from_log=True):
     if run is not None and run["stopping"]:
         # Stopped: gone after its last line.
         end_run(run["last"])
-    lane.open = run is not None or (not from_log and lane.state is not None)
     return lane
 
 
-def build_model(inputs):
-    """inputs: list of (name, lines). Returns the lanes, sorted by server id."""
+def build_model(inputs, now=None, until=None):
+    """inputs: list of (name, lines); `now` (ms since the epoch), when the states were read
+    from running servers, extends their lanes to it; events after `until` are left out (the
+    lanes end there). Returns (lanes sorted by server id, start, end)."""
     lanes = {}
+
+    def upto(events):
+        return events if until is None else [e for e in events if e.t <= until]
+
     for name, lines in inputs:
         lines = list(lines)
         if any(ELEC_LINE.match(l.strip()) for l in lines[:50]):
             for sid, events in events_from_elec(lines).items():
-                lanes[sid] = build_lane(sid, events, from_log=False)
+                lanes[sid] = build_lane(sid, upto(events), from_log=False)
             continue
         sid, events = events_from_log(lines)
         if sid is None:
@@ -427,12 +433,14 @@ def build_model(inputs):
         if sid is None:
             m = re.findall(r"\d+", os.path.basename(name))
             sid = int(m[-1]) if m else len(lanes) + 1
-        lanes[sid] = build_lane(sid, events)
+        lanes[sid] = build_lane(sid, upto(events))
     ends = [t for lane in lanes.values() for t in
             [s[1] for s in lane.segments] + [lane.since, lane.last] if t is not None]
     starts = [t for lane in lanes.values() for t in
               [s[0] for s in lane.segments[:1]] + [lane.since] if t is not None]
-    t_end = max(ends, default=0.0)
+    t_end = max(ends + ([now] if now is not None else []), default=0.0)
+    if until is not None:
+        t_end = until
     t_start = min(starts, default=t_end)
     for lane in lanes.values():
         lane.finish(t_end)
@@ -802,6 +810,17 @@ def render(lanes, t_start, t_end, title="", gap_ms=400.0, linear=False, width=12
     return "\n".join(svg) + "\n"
 
 
+def parse_until(text):
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_ts(text.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r}") from err
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -814,17 +833,22 @@ def main(argv=None):
     p.add_argument("--gap-ms", type=float, default=400.0,
                    help="cut quiet stretches longer than this out of the axis (default 400)")
     p.add_argument("--linear", action="store_true", help="one linear time axis, no cuts")
+    p.add_argument("--until", type=parse_until, metavar="TIME",
+                   help="leave out what happened after TIME (UTC `YYYY-MM-DD HH:MM:SS[.fff]`, "
+                        "or ms since the Unix epoch)")
     p.add_argument("--width", type=int, default=1200)
     args = p.parse_args(argv)
     inputs = []
     for path in args.inputs:
         with open(path, encoding="utf-8", errors="replace") as f:
             inputs.append((path, f.readlines()))
+    now = None
     for address in args.fetch:
         inputs.append((address, fetch_elec(address)))
+        now = time.time() * 1000.0
     if not inputs:
         p.error("no input: give log files or --fetch HOST:PORT")
-    lanes, t_start, t_end = build_model(inputs)
+    lanes, t_start, t_end = build_model(inputs, now, args.until)
     if not any(lane.segments for lane in lanes):
         print("timeline.py: nothing to draw (no zabd state changes found)", file=sys.stderr)
         return 1

@@ -71,7 +71,7 @@ failover)
     out=()
     $has_output || out=(-o failover-timeline.svg)
     python3 "$TIMELINE" "$run"/zabd*.log "${out[@]}" \
-        --title "zabd: failover in ensemble $ensemble: kill -9 the leader, restart it, SIGTERM the new leader, restart it" \
+        --title "zabd: failover of ensemble $ensemble: kill -9 the leader, restart it, SIGTERM the new leader, restart it" \
         "$@"
     echo "logs: $run/zabd*.log"
     ;;

@@ -155,6 +155,15 @@ class RealFailover(unittest.TestCase):
             self.assertEqual(lane.segments[-1][2], "down", lane.sid)
             self.assertEqual(lane.segments[-1][1], self.t1)
 
+    def test_until_leaves_out_the_final_stop(self):
+        until = timeline.parse_until("2026-11-23 05:03:38.000")
+        lanes, _, t1 = timeline.build_model([(p, read(p)) for p in FAILOVER], until=until)
+        self.assertEqual(t1, until)
+        last = {lane.sid: (lane.segments[-1][2], lane.segments[-1][3]) for lane in lanes}
+        self.assertEqual(last, {1: ("following", "e3"), 2: ("following", "e3"),
+                                3: ("leading", "e3")})
+        self.assertEqual(sum(len(lane.elections) for lane in lanes), 9)
+
     def test_svg_is_well_formed_and_readable(self):
         svg = timeline.render(self.lanes, self.t0, self.t1, title="failover")
         root = ET.fromstring(svg)
