@@ -136,6 +136,11 @@ check_id() {
 pid_file() { echo "$RUN/zabd$1.pid"; }
 log_file() { echo "$RUN/zabd$1.log"; }
 
+# Note what ensemble.sh does to server ID in its log (UTC, ms), for scripts/timeline.py.
+mark() {
+    echo "===== $(date -u '+%Y-%m-%d %H:%M:%S.%3N') UTC: ensemble.sh $2" >>"$(log_file "$1")"
+}
+
 # True if PID is a live zabd process (not a zombie, not a recycled pid).
 is_zabd() {
     local pid=$1
@@ -201,10 +206,8 @@ start_one() {
         return 0
     fi
     log=$(log_file "$id")
-    {
-        echo
-        echo "===== $(date -u '+%Y-%m-%d %H:%M:%S') UTC: ensemble.sh starting server $id: $BIN --config ${CFG[$id]}"
-    } >>"$log"
+    echo >>"$log"
+    mark "$id" "starting server $id: $BIN --config ${CFG[$id]}"
     (
         cd "$RUN"
         exec nohup "$BIN" --config "${CFG[$id]}" >>"$log" 2>&1 </dev/null
@@ -220,6 +223,7 @@ stop_ids() {
     for id in "$@"; do
         pid=$(running_pid "$id")
         if [[ -n $pid ]]; then
+            mark "$id" "sending SIGTERM to server $id (pid $pid)"
             kill -TERM "$pid" 2>/dev/null || true
             pids[$id]=$pid
         fi
@@ -238,6 +242,7 @@ stop_ids() {
         if ((SECONDS >= deadline)); then
             for id in "${left[@]}"; do
                 echo "server $id (pid ${pids[$id]}) did not stop within ${STOP_TIMEOUT}s: SIGKILL"
+                mark "$id" "killed server $id (pid ${pids[$id]}) with SIGKILL: not stopped within ${STOP_TIMEOUT}s"
                 kill -KILL "${pids[$id]}" 2>/dev/null || true
             done
             sleep 0.2
@@ -428,6 +433,7 @@ cmd_kill() {
     check_id "$id"
     pid=$(running_pid "$id")
     [[ -n $pid ]] || die "server $id is not running"
+    mark "$id" "killed server $id (pid $pid) with SIGKILL"
     kill -KILL "$pid"
     while is_zabd "$pid"; do sleep 0.05; done
     rm -f "$(pid_file "$id")"

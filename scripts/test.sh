@@ -9,7 +9,8 @@
 #   3. the deterministic simulation (tests/sim.rs), which needs the `sim` feature: the node's
 #      sockets come from turmoil instead of tokio. SIM_SEEDS=N / SIM_SEED=S tune or replay it;
 #   4. the planted bugs (`planted` feature, src/planted.rs): each checker (simulation, model
-#      checker, the cores' unit tests) catches the bug it guards against.
+#      checker, the cores' unit tests) catches the bug it guards against;
+#   5. scripts/timeline.py's unit tests (tests/timeline: real logs parse, the SVG is valid).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,3 +22,4 @@ PYTHON=$(scripts/pydeps.sh) ZABD_BIN="$PWD/target/debug/zabd" scripts/kazoo-test
 cargo test --features sim --test sim
 cargo test --features sim,planted --test planted
 cargo test --features sim,planted --lib planted
+python3 -m unittest discover -s tests/timeline

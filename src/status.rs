@@ -4,10 +4,15 @@
 //! One small mutex-protected struct plus atomic counters: reads are rare (an operator's `srvr`),
 //! writes happen at state changes, so contention is irrelevant and consistency is simple.
 
+use crate::election::Decision;
 use crate::ids::{Epoch, Sid, Zxid};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub mod history;
+
+use history::{ElectionHistory, Stamp};
 
 /// The role a server *serves* in. A server claims a role only once it serves (see
 /// reference section 6): a leader after a quorum acknowledged NEWLEADER, a learner after
@@ -128,6 +133,8 @@ pub struct NodeStatus {
     pub digest: u64,
     /// Proposals this server made as leader (`zk_proposal_count`, `Proposal sizes` of `srvr`).
     pub proposals: ProposalStats,
+    /// The last elections (`elec`, `elections`); shared, so a snapshot copies a pointer.
+    pub elections: Arc<ElectionHistory>,
 }
 
 impl NodeStatus {
@@ -147,6 +154,7 @@ impl NodeStatus {
             ephemerals: 0,
             digest: 0,
             proposals: ProposalStats::default(),
+            elections: Arc::default(),
         }
     }
 }
@@ -403,23 +411,59 @@ impl StatusBoard {
         }
     }
 
-    /// Change the status under the lock.
+    /// Change the status under the lock. A peer that starts serving also completes its
+    /// newest election record with the epoch it serves in (its zxid's epoch).
     pub fn update(&self, f: impl FnOnce(&mut NodeStatus)) {
+        let apply = |s: &mut NodeStatus| {
+            let was = s.serving;
+            f(s);
+            let quorum_role = matches!(
+                s.serving,
+                Serving::Leader | Serving::Follower | Serving::Observer
+            );
+            if was == Serving::NotServing && quorum_role {
+                let epoch = s.zxid.epoch();
+                Arc::make_mut(&mut s.elections).serving(epoch, self.stamp());
+            }
+            s.serving
+        };
         let serving = match self.status.lock() {
-            Ok(mut guard) => {
-                f(&mut guard);
-                guard.serving
-            }
-            Err(poisoned) => {
-                let mut guard = poisoned.into_inner();
-                f(&mut guard);
-                guard.serving
-            }
+            Ok(mut guard) => apply(&mut guard),
+            Err(poisoned) => apply(&mut poisoned.into_inner()),
         };
         self.serving_tx.send_if_modified(|s| {
             let changed = *s != serving;
             *s = serving;
             changed
+        });
+    }
+
+    /// Now, on the wall clock and as time since the process started.
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            uptime: self.started.elapsed(),
+        }
+    }
+
+    /// The peer goes LOOKING for `cause`: start a record in the election history.
+    pub fn election_started(&self, cause: &dyn std::fmt::Display) {
+        let at = self.stamp();
+        let sent = Counters::get(&self.counters.notifications_sent);
+        self.update(|s| {
+            let epoch = s.current_epoch;
+            Arc::make_mut(&mut s.elections).begin(at, cause.to_string(), epoch, sent);
+        });
+    }
+
+    /// The election core decided: complete the newest record.
+    pub fn election_decided(&self, decision: &Decision) {
+        let at = self.stamp();
+        let sent = Counters::get(&self.counters.notifications_sent);
+        self.update(|s| {
+            Arc::make_mut(&mut s.elections).decided(at, decision, sent);
         });
     }
 
@@ -460,6 +504,57 @@ mod tests {
         assert_eq!(h.buckets.iter().map(|(_, n)| n).sum::<u64>(), 7);
         // srst cleared the min/avg/max summary only.
         assert_eq!(counters.request_latency.summary().count, 0);
+    }
+
+    #[test]
+    fn the_board_records_elections_and_the_epoch_served_in() {
+        use crate::election::Vote;
+        use crate::ids::ServerState;
+        let board = StatusBoard::new(NodeStatus::new(Zxid(0), Epoch(1), Epoch(1)));
+        board.election_started(&"start-up");
+        Counters::add(&board.counters.notifications_sent, 3);
+        let decision = Decision {
+            state: ServerState::Following,
+            vote: Vote {
+                epoch: Epoch(1),
+                zxid: Zxid(0),
+                leader: Sid(3),
+            },
+            round: 1,
+            rounds: 1,
+            notifications_received: 4,
+            joined_established: false,
+            distinct_votes: 2,
+        };
+        board.election_decided(&decision);
+        let before = board.snapshot();
+        // Discovery and sync change other things first; serving fills in the epoch.
+        board.update(|s| s.peer_state = "following");
+        assert_eq!(board.snapshot().elections.latest().unwrap().served, None);
+        board.update(|s| {
+            s.serving = Serving::Follower;
+            s.zxid = Zxid::epoch_start(Epoch(2));
+        });
+        let after = board.snapshot();
+        let e = after.elections.latest().unwrap();
+        assert_eq!(e.served.map(|(epoch, _)| epoch), Some(Epoch(2)));
+        assert_eq!(e.outcome.unwrap().notifications_sent, 3);
+        assert_eq!((e.cause.as_str(), e.prior_epoch), ("start-up", Epoch(1)));
+        // An earlier snapshot keeps what it saw.
+        assert_eq!(before.elections.latest().unwrap().served, None);
+        // Serving on (a later status update) changes nothing more.
+        board.update(|s| s.zxid = Zxid::epoch_start(Epoch(7)));
+        assert_eq!(
+            board
+                .snapshot()
+                .elections
+                .latest()
+                .unwrap()
+                .served
+                .unwrap()
+                .0,
+            Epoch(2)
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -61,6 +62,41 @@ fn leader_kill_elects_a_new_leader_and_the_restarted_server_rejoins_as_follower(
         "joined without an election of its own:\n{}",
         e.logs()
     );
+
+    // `elec` tells the same story: the new leader's start-up election, then the one the kill
+    // caused; the restarted server's one election joined the running leader.
+    let elections = |id: u64| -> Vec<BTreeMap<String, String>> {
+        let text = e.ask(id, "elec").expect("elec");
+        text.lines().map(elec_fields).collect()
+    };
+    let led = elections(leader);
+    assert!(led.len() >= 2, "{led:?}");
+    assert_eq!(led[0]["cause"], "\"start-up\"");
+    assert_eq!(led[0]["epoch"], old_epoch.to_string());
+    let last = led.last().expect("an election");
+    assert_eq!(last["state"], "leading", "{last:?}");
+    assert_eq!(last["leader"], leader.to_string());
+    assert_eq!(last["epoch"], epoch.to_string());
+    assert!(last["cause"].starts_with("\"leader lost"), "{last:?}");
+    let rejoined = elections(old_leader);
+    assert_eq!(rejoined.len(), 1, "{rejoined:?}");
+    assert_eq!(rejoined[0]["sid"], old_leader.to_string());
+    assert_eq!(rejoined[0]["state"], "following");
+    assert_eq!(rejoined[0]["leader"], leader.to_string());
+    assert_eq!(rejoined[0]["epoch"], epoch.to_string());
+    assert_eq!(rejoined[0]["joined_established"], "true");
+}
+
+/// One `elec` line as key -> value (the cause keeps its quotes).
+fn elec_fields(line: &str) -> BTreeMap<String, String> {
+    let (pairs, cause) = line.split_once(" cause=").expect("cause last");
+    let mut fields: BTreeMap<String, String> = pairs
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    fields.insert("cause".into(), cause.to_string());
+    fields
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! names (its Jackson output is snake_case). Differences from ZooKeeper:
 //! - `GET <commandURL>` lists the commands as JSON (ZooKeeper: an HTML page of links);
 //! - `ready` is zabd's own (200 while serving, 503 otherwise), for load balancers and probes;
+//! - `elections` (alias `elec`) is zabd's own: the last elections, answered at any time;
 //! - the commands that change state (`srst`, `crst`, `stmk`) and those whose data zabd does
 //!   not keep (`dump`'s expiry queue, `hash`, `lsnp`, `icfg`, `obsr`, `sysp`) are absent;
 //! - `configuration` adds the quorum keys the `conf` word prints (`init_limit`, ...).
@@ -41,6 +42,7 @@ pub enum Kind {
     VotingView,
     ZabState,
     Ready,
+    Elections,
 }
 
 /// One command: its primary name (ZooKeeper's), the aliases it also answers to (the
@@ -68,6 +70,11 @@ pub const COMMANDS: &[Command] = &[
         name: "dirs",
         aliases: &[],
         kind: Kind::Dirs,
+    },
+    Command {
+        name: "elections",
+        aliases: &["elec"],
+        kind: Kind::Elections,
     },
     Command {
         name: "environment",
@@ -167,6 +174,7 @@ impl Command {
             Kind::WatchesByPath => Word::Wchp,
             Kind::Dirs => Word::Dirs,
             Kind::GetTraceMask => Word::Gtmk,
+            Kind::Elections => Word::Elec,
             Kind::Leader | Kind::VotingView | Kind::ZabState | Kind::Ready => return None,
         })
     }
@@ -362,6 +370,7 @@ pub fn run(command: Command, ctx: &Context<'_>) -> Answer {
             fields([("current_config", Value::Object(voters))])
         }
         Kind::ZabState => zab_state(ctx),
+        Kind::Elections => elections(ctx),
         Kind::Ready => {
             let ready = serving != Serving::NotServing;
             if !ready {
@@ -513,6 +522,27 @@ fn configuration(ctx: &Context<'_>) -> Map<String, Value> {
         ]));
     }
     out
+}
+
+/// zabd's `elections`: the remembered elections, oldest first (the `elec` word's fields).
+fn elections(ctx: &Context<'_>) -> Map<String, Value> {
+    let history = &ctx.status.elections;
+    let list: Vec<Value> = history
+        .iter()
+        .map(|e| {
+            Value::Object(
+                e.fields()
+                    .iter()
+                    .map(|(key, value)| (key.to_string(), value.json()))
+                    .collect(),
+            )
+        })
+        .collect();
+    fields([
+        ("server_id", json!(ctx.config.my_id.0)),
+        ("total", json!(history.total())),
+        ("elections", Value::Array(list)),
+    ])
 }
 
 /// ZooKeeper's `zabstate`: the ZAB phase and whether this server votes.
@@ -726,5 +756,69 @@ mod tests {
             f.run("wchp").body["path_to_session_ids"]["/a"],
             json!([0x1234])
         );
+    }
+
+    #[test]
+    fn elections_lists_the_history_newest_last_at_any_time() {
+        use crate::election::{Decision, Vote};
+        use crate::ids::ServerState;
+        use crate::status::history::{ElectionHistory, Stamp};
+        use std::sync::Arc;
+        let at = |ms: u64| Stamp {
+            unix_ms: 1_700_000_000_000 + ms,
+            uptime: Duration::from_millis(ms),
+        };
+        let mut h = ElectionHistory::default();
+        h.begin(at(1), "start-up".into(), Epoch(0), 0);
+        let decision = Decision {
+            state: ServerState::Leading,
+            vote: Vote {
+                epoch: Epoch(0),
+                zxid: Zxid(0),
+                leader: Sid(1),
+            },
+            round: 1,
+            rounds: 1,
+            notifications_received: 2,
+            joined_established: false,
+            distinct_votes: 2,
+        };
+        h.decided(at(3), &decision, 4);
+        h.serving(Epoch(1), at(20));
+        h.begin(
+            at(700),
+            "quorum lost: no quorum of followers".into(),
+            Epoch(1),
+            9,
+        );
+
+        let mut f = Fixture::new(Serving::NotServing);
+        assert_eq!(f.run("elections").body["elections"], json!([]));
+        f.status.elections = Arc::new(h);
+        for name in ["elections", "elec"] {
+            let a = f.run(name);
+            assert_eq!(a.status, 200, "answers while not serving");
+            assert_eq!(a.body["command"], "elections");
+            assert_eq!(a.body["error"], Value::Null);
+            assert_eq!(a.body["server_id"], 1);
+            assert_eq!(a.body["total"], 2);
+            let list = a.body["elections"].as_array().expect("a list");
+            assert_eq!(list.len(), 2);
+            let first = &list[0];
+            assert_eq!(first["id"], 1);
+            assert_eq!(first["state"], "leading");
+            assert_eq!(first["leader"], 1);
+            assert_eq!(first["epoch"], 1);
+            assert_eq!(first["took_ms"], json!(2.0));
+            assert_eq!(first["serving_after_ms"], json!(17.0));
+            assert_eq!(first["notifications_sent"], 4);
+            assert_eq!(first["cause"], "start-up");
+            let newest = &list[1];
+            assert_eq!(newest["id"], 2);
+            assert_eq!(newest["state"], "looking");
+            assert_eq!(newest["leader"], Value::Null);
+            assert_eq!(newest["cause"], "quorum lost: no quorum of followers");
+        }
+        assert!(find("elections").is_some_and(|c| !c.needs_serving()));
     }
 }

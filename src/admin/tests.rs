@@ -130,6 +130,7 @@ async fn commands_are_listed_and_each_answers_json() {
         "voting_view",
         "zabstate",
         "ready",
+        "elections",
     ] {
         assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
     }
@@ -226,6 +227,58 @@ async fn ready_follows_the_serving_state() {
 
     board.update(|s| s.serving = Serving::NotServing);
     assert_eq!(get_json(addr, "/commands/ready").await.0, 503);
+}
+
+#[tokio::test]
+async fn elections_shows_what_the_peer_recorded_on_the_board() {
+    use crate::election::{Decision, Vote};
+    use crate::ids::{ServerState, Sid};
+    let board = board();
+    let running = start_both(serve(&board)).await;
+    let addr = running.admin_addr().unwrap();
+    board.election_started(&"start-up");
+    let (status, body) = get_json(addr, "/commands/elections").await;
+    assert_eq!(status, 200, "answers while looking: {body}");
+    assert_eq!(body["elections"][0]["state"], "looking");
+    assert_eq!(body["elections"][0]["prior_epoch"], 2);
+    board.election_decided(&Decision {
+        state: ServerState::Following,
+        vote: Vote {
+            epoch: Epoch(2),
+            zxid: Zxid::new(Epoch(2), 0),
+            leader: Sid(3),
+        },
+        round: 2,
+        rounds: 1,
+        notifications_received: 3,
+        joined_established: true,
+        distinct_votes: 2,
+    });
+    board.update(|s| {
+        s.zxid = Zxid::epoch_start(Epoch(3));
+    });
+    follow(&board);
+    let (_, body) = get_json(addr, "/commands/elec").await;
+    let e = &body["elections"][0];
+    assert_eq!(body["total"], 1);
+    assert_eq!(
+        (
+            &e["state"],
+            &e["leader"],
+            &e["epoch"],
+            &e["joined_established"]
+        ),
+        (
+            &Value::from("following"),
+            &Value::from(3),
+            &Value::from(3),
+            &Value::Bool(true)
+        )
+    );
+    assert!(e["took_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{e}");
+    assert!(e["start_unix_ms"]
+        .as_u64()
+        .is_some_and(|ms| ms > 1_600_000_000_000));
 }
 
 #[tokio::test]

@@ -117,10 +117,11 @@ const KNOWN_KEYS: &[&str] = &[
     "server",
 ];
 
-/// The four-letter words ZooKeeper knows; others in the whitelist are dropped, as ZooKeeper does.
+/// The four-letter words ZooKeeper knows, and zabd's `elec`; others in the whitelist are
+/// dropped, as ZooKeeper does.
 const FOUR_LETTER_WORDS: &[&str] = &[
-    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "mntr", "ruok", "srst",
-    "srvr", "stat", "stmk", "wchc", "wchp", "wchs",
+    "conf", "cons", "crst", "dirs", "dump", "elec", "envi", "gtmk", "hash", "isro", "mntr", "ruok",
+    "srst", "srvr", "stat", "stmk", "wchc", "wchp", "wchs",
 ];
 
 /// Reads `path` (TOML if it ends in `.toml`, zoo.cfg otherwise) and `dataDir/myid`, and
@@ -1445,6 +1446,10 @@ mod tests {
         let w = load(&path).unwrap().whitelist;
         assert_eq!(w, Whitelist::Only(vec!["stat".into(), "ruok".into()]));
         assert!(w.allows("srvr") && w.allows("ruok") && !w.allows("mntr"));
+        // zabd's own word can be whitelisted like ZooKeeper's.
+        let path = env.cfg("4lw.commands.whitelist=elec,elex\n");
+        let w = load(&path).unwrap().whitelist;
+        assert_eq!(w, Whitelist::Only(vec!["elec".into()]));
         let path = env.cfg("");
         assert_eq!(
             load(&path).unwrap().whitelist,

@@ -56,7 +56,13 @@ pub struct Decision {
     pub notifications_received: u64,
     /// Whether the decision joined an established ensemble (no election of its own).
     pub joined_established: bool,
+    /// How many different votes (epoch, zxid, leader) this server saw during the election,
+    /// its own proposals included: 1 when everyone agreed from the start.
+    pub distinct_votes: u32,
 }
+
+/// At most this many different votes are remembered per election (for [`Decision::distinct_votes`]).
+const MAX_VOTES_SEEN: usize = 256;
 
 /// The election core of one server.
 #[derive(Debug, Clone)]
@@ -88,6 +94,8 @@ pub struct Fle {
     timer: TimerId,
     rounds: u32,
     received: u64,
+    /// The different votes seen in this election (bounded by [`MAX_VOTES_SEEN`]).
+    votes_seen: BTreeSet<Vote>,
 }
 
 impl Fle {
@@ -116,6 +124,7 @@ impl Fle {
             timer: 0,
             rounds: 0,
             received: 0,
+            votes_seen: BTreeSet::new(),
         }
     }
 
@@ -187,6 +196,8 @@ impl Fle {
         self.timeout = INITIAL_TIMEOUT;
         self.rounds = 1;
         self.received = 0;
+        self.votes_seen.clear();
+        self.saw(self.initial);
         let mut out = Vec::new();
         self.broadcast(&mut out);
         self.arm(self.timeout, &mut out);
@@ -227,6 +238,7 @@ impl Fle {
             return out;
         }
         self.received += 1;
+        self.saw(n.vote);
         let observer = !self.voters.contains(from) || n.state == ServerState::Observing;
         if observer && !crate::planted::active(crate::planted::Bug::ObserverVoteCounted) {
             // An observer (or a voter that may not vote while it resyncs): answer at once with
@@ -439,10 +451,17 @@ impl Fle {
             rounds: self.rounds,
             notifications_received: self.received,
             joined_established,
+            distinct_votes: u32::try_from(self.votes_seen.len()).unwrap_or(u32::MAX),
         }));
         // Tell everyone at once: looking servers and observers need not wait for a timeout
         // to learn the outcome.
         out.push(Action::Broadcast(self.current()));
+    }
+
+    fn saw(&mut self, vote: Vote) {
+        if self.votes_seen.len() < MAX_VOTES_SEEN {
+            self.votes_seen.insert(vote);
+        }
     }
 
     fn broadcast(&mut self, out: &mut Vec<Action>) {

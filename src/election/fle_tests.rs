@@ -193,6 +193,8 @@ fn three_voters_elect_the_highest_vote_and_agree() {
         let d = c.decisions[&Sid(i)];
         assert_eq!(d.vote.leader, Sid(3));
         assert_eq!(d.round, 1);
+        // Every server proposed itself first, and everyone heard every proposal.
+        assert_eq!(d.distinct_votes, 3, "server {i}");
     }
     assert_eq!(c.decisions[&Sid(1)].state, ServerState::Following);
 }
@@ -388,6 +390,9 @@ fn a_restarted_server_joins_the_established_leader_without_an_election() {
     assert_eq!(d.vote.epoch, Epoch(4), "the leader's epoch is not changed");
     assert_eq!(d.round, 7, "adopts the ensemble's round");
     assert!(d.joined_established);
+    // Its own candidacy and the one vote the follower and the leader share.
+    assert_eq!(d.distinct_votes, 2);
+    assert_eq!(d.notifications_received, 2);
 }
 
 #[test]

@@ -340,6 +340,7 @@ impl Peer {
     async fn look(&mut self, cause: &LookingCause) -> Decision {
         let started = Instant::now();
         Counters::add(&self.board.counters.elections_started, 1);
+        self.board.election_started(cause);
         self.board.update(|s| {
             s.serving = Serving::NotServing;
             s.peer_state = ServerState::Looking.as_str();
@@ -383,6 +384,7 @@ impl Peer {
                 }
             }
         };
+        self.board.election_decided(&d);
         info!(
             sid = %self.me,
             state = d.state.as_str(),
@@ -390,6 +392,7 @@ impl Peer {
             round = d.round,
             rounds = d.rounds,
             notifications = d.notifications_received,
+            distinct_votes = d.distinct_votes,
             joined_established = d.joined_established,
             took = ?started.elapsed(),
             "election decided"

@@ -61,10 +61,12 @@ pub enum Word {
     Mntr,
     Isro,
     Hash,
+    /// zabd's own: the last elections, one `key=value` line each (not a ZooKeeper word).
+    Elec,
 }
 
 impl Word {
-    pub const ALL: [Word; 18] = [
+    pub const ALL: [Word; 19] = [
         Word::Conf,
         Word::Cons,
         Word::Crst,
@@ -83,6 +85,7 @@ impl Word {
         Word::Mntr,
         Word::Isro,
         Word::Hash,
+        Word::Elec,
     ];
 
     /// The word for the first four bytes of a connection, if they are one (case-sensitive,
@@ -113,6 +116,7 @@ impl Word {
             Word::Mntr => "mntr",
             Word::Isro => "isro",
             Word::Hash => "hash",
+            Word::Elec => "elec",
         }
     }
 
@@ -124,9 +128,9 @@ impl Word {
         }
     }
 
-    /// Words that answer even while the server does not serve.
+    /// Words that answer even while the server does not serve (`elec` is most useful then).
     fn works_when_not_serving(self) -> bool {
-        matches!(self, Word::Ruok | Word::Isro | Word::Envi)
+        matches!(self, Word::Ruok | Word::Isro | Word::Envi | Word::Elec)
     }
 }
 
@@ -431,7 +435,18 @@ pub fn answer(word: Word, stmk_mask: Option<i64>, ctx: &Context<'_>) -> Reply {
         Word::Dump => Reply::text(dump(ctx)),
         // The digest log zabd does not keep: nothing to print.
         Word::Hash => Reply::text(String::new()),
+        Word::Elec => Reply::text(elec(ctx)),
     }
+}
+
+/// zabd's `elec`: one line per remembered election, oldest first, each `sid=N` and then the
+/// record's `key=value` pairs (see `status::history`). Nothing while there was none (standalone).
+fn elec(ctx: &Context<'_>) -> String {
+    let mut out = String::new();
+    for election in ctx.status.elections.iter() {
+        let _ = writeln!(out, "sid={} {}", ctx.config.my_id, election.line());
+    }
+    out
 }
 
 /// ZooKeeper's `Double.toString` of an average rounded to 4 decimals (AvgMinMaxCounter).

@@ -214,6 +214,10 @@ fn words_parse_exactly() {
     }
     assert_eq!(Word::parse(b"RUOK"), None);
     assert_eq!(Word::parse(b"ruo"), None);
+    assert_eq!(Word::parse(b"elec"), Some(Word::Elec));
+    for unknown in [b"ELEC", b"elex", b"lead", b"elct", b"\0lec"] {
+        assert_eq!(Word::parse(unknown), None, "{unknown:?}");
+    }
     assert_eq!(Word::parse(&[0, 0xff, 0x13, 0x37]), None);
     assert_eq!(Word::Stmk.argument_len(), 8);
     assert_eq!(Word::Srvr.argument_len(), 0);
@@ -277,6 +281,8 @@ fn not_serving_answers_for_every_word() {
             Word::Ruok => assert_eq!(text, "imok"),
             Word::Isro => assert_eq!(text, "null"),
             Word::Envi => assert!(text.starts_with("Environment:\nzookeeper.version=")),
+            // No election recorded in this fixture: nothing to list, but no refusal either.
+            Word::Elec => assert_eq!(text, ""),
             _ => {
                 assert_eq!(text, NOT_SERVING, "{w:?}");
                 assert_eq!(reply.effect, None, "{w:?} must change nothing");
@@ -788,4 +794,75 @@ fn watches_sessions_and_ephemerals_are_reported() {
     let mntr = f.text(Word::Mntr);
     assert!(mntr.contains("zk_watch_count\t3\n"), "{mntr}");
     assert!(mntr.contains("zk_global_sessions\t2\n"), "{mntr}");
+}
+
+#[test]
+fn elec_lists_the_elections_oldest_first_and_answers_while_looking() {
+    use crate::election::{Decision, Vote};
+    use crate::ids::ServerState;
+    use crate::status::history::{ElectionHistory, Stamp};
+    use std::sync::Arc;
+    let at = |ms: u64| Stamp {
+        unix_ms: 1_700_000_000_000 + ms,
+        uptime: Duration::from_millis(ms),
+    };
+    let mut h = ElectionHistory::default();
+    h.begin(at(5), "start-up".into(), Epoch(0), 0);
+    let decision = Decision {
+        state: ServerState::Following,
+        vote: Vote {
+            epoch: Epoch(0),
+            zxid: Zxid(0),
+            leader: Sid(3),
+        },
+        round: 1,
+        rounds: 1,
+        notifications_received: 4,
+        joined_established: false,
+        distinct_votes: 3,
+    };
+    h.decided(at(40), &decision, 6);
+    h.serving(Epoch(1), at(52));
+    h.begin(at(9000), "leader lost: link closed".into(), Epoch(1), 6);
+
+    let mut f = Fixture::new(ensemble_config(1, false), Serving::NotServing);
+    f.status.elections = Arc::new(h);
+    let text = f.text(Word::Elec);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(text.ends_with('\n'));
+    assert!(lines[0].starts_with("sid=1 id=1 start_unix_ms=1700000000005 took_ms=35.000 state=following leader=3 epoch=1 "), "{}", lines[0]);
+    assert!(lines[0].contains(" notifications_received=4 notifications_sent=6 distinct_votes=3 joined_established=false "), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with(" serving_after_ms=12.000 cause=\"start-up\""),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].starts_with("sid=1 id=2 start_unix_ms=1700000009000 took_ms=- state=looking leader=- epoch=- prior_epoch=1 "), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with(" cause=\"leader lost: link closed\""),
+        "{}",
+        lines[1]
+    );
+    // Every pair is key=value (the cause is the one quoted value with spaces).
+    for line in &lines {
+        let (pairs, cause) = line.split_once(" cause=").expect("cause last");
+        assert!(cause.starts_with('"') && cause.ends_with('"'));
+        assert!(
+            pairs.split(' ').all(|kv| kv
+                .split_once('=')
+                .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())),
+            "{line}"
+        );
+    }
+
+    // Like every word, it answers only when whitelisted.
+    f.config.whitelist = Whitelist::Only(vec!["ruok".to_string()]);
+    assert_eq!(
+        f.text(Word::Elec),
+        "elec is not executed because it is not in the whitelist.\n"
+    );
+    f.config.whitelist = Whitelist::Only(vec!["elec".to_string()]);
+    assert_eq!(f.text(Word::Elec), text);
+    assert_eq!(needs(Word::Elec, Disposition::Answer), Needs::default());
 }
