@@ -1917,6 +1917,28 @@ clientPort = 2184
         assert!(load(&env.ensemble("autopurge.snapRetainCount=3\nweird[99999999999]=1\n")).is_ok());
     }
 
+    /// Found by fuzzing: a key of thousands of dotted parts made the `config` crate nest (and
+    /// recursively clone) that many tables and overflow the stack, aborting the process
+    /// instead of loading the file. Such keys are now ignored like other unknown keys.
+    #[test]
+    fn a_key_of_many_dotted_parts_is_ignored_not_a_stack_overflow() {
+        let env = Env::new();
+        env.myid("1");
+        let deep = vec!["a"; 20_000].join(".");
+        let path = env.ensemble(&format!("{deep}=1\n"));
+        let config = load(&path).expect("the deep key is only warned about");
+        assert_eq!(config.servers.len(), 3);
+        let data = env.data().display().to_string();
+        let toml = env.file(
+            "zabd.toml",
+            &format!("tickTime = 2000\ndataDir = \"{data}\"\n\"{deep}\" = 1\n"),
+        );
+        load(&toml).expect("the deep key is only warned about");
+        // Up to 16 parts still reach the validator (and are warned about there).
+        let path = env.ensemble(&format!("{}=1\n", vec!["b"; 16].join(".")));
+        assert!(load(&path).is_ok());
+    }
+
     #[test]
     fn toml_errors_name_the_file_and_key() {
         let env = Env::new();
