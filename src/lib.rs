@@ -6,6 +6,9 @@
 #[cfg(not(feature = "sim"))]
 pub mod admin;
 pub mod config;
+/// Entry points for the fuzz targets in `fuzz/` and the corpus replay in `tests/fuzz_corpus.rs`;
+/// not part of the server's API.
+pub mod fuzz_entry;
 pub mod ids;
 pub mod net;
 pub mod server;

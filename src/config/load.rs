@@ -131,15 +131,29 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    from_text(path, &text, true)
+}
+
+/// [`load`] of `text` as if read from `path` (whose extension still picks the format), except
+/// that host names are never resolved: a host that is not an IP address is refused as one that
+/// does not resolve, so no input can make this call touch the network. `dataDir/myid` is still
+/// read from the real file system. Exists for fuzzing (`zabd::fuzz_entry`); servers use
+/// [`load`].
+pub fn parse_offline(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    from_text(path, text, false)
+}
+
+fn from_text(path: &Path, text: &str, resolve_names: bool) -> Result<Config, ConfigError> {
     let is_toml = path
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-    let raw = if is_toml {
-        Raw::from_toml(path, &text)?
+    let mut raw = if is_toml {
+        Raw::from_toml(path, text)?
     } else {
-        Raw::from_zoocfg(path, &text)?
+        Raw::from_zoocfg(path, text)?
     };
+    raw.resolve_names = resolve_names;
     raw.into_config()
 }
 
@@ -191,6 +205,8 @@ struct Raw<'a> {
     values: BTreeMap<String, Value>,
     /// zoo.cfg only: key -> line.
     lines: HashMap<String, usize>,
+    /// Whether host names may be looked up (false only in [`parse_offline`]).
+    resolve_names: bool,
 }
 
 fn crate_error(path: &Path, err: config::ConfigError) -> ConfigError {
@@ -302,6 +318,7 @@ impl<'a> Raw<'a> {
             kind: Kind::ZooCfg,
             values,
             lines,
+            resolve_names: true,
         })
     }
 
@@ -314,7 +331,17 @@ impl<'a> Raw<'a> {
             kind: Kind::Toml,
             values,
             lines: HashMap::new(),
+            resolve_names: true,
         })
+    }
+
+    /// An IP address, or (unless [`parse_offline`]) a host name's first address.
+    fn resolve(&self, host: &str, port: u16) -> Option<IpAddr> {
+        if self.resolve_names {
+            resolve(host, port)
+        } else {
+            parse_ip(host)
+        }
     }
 
     fn line(&self, key: &str) -> Option<usize> {
@@ -778,7 +805,7 @@ impl<'a> Raw<'a> {
                     }
                 }
                 let addr = match &p.spec.client_host {
-                    Some(h) => Some(resolve(h, cp).ok_or_else(|| {
+                    Some(h) => Some(self.resolve(h, cp).ok_or_else(|| {
                         self.err(&p.key, format!("client host {h} does not resolve to an address; give an IP address"))
                     })?),
                     None => None,
@@ -1777,6 +1804,32 @@ clientPort = 2184
     }
 
     #[test]
+    fn parse_offline_matches_load_but_never_resolves_names() {
+        let env = Env::new();
+        env.myid("1");
+        let path = env.ensemble("");
+        let text = fs::read_to_string(&path).unwrap();
+        let offline = parse_offline(&path, &text).expect("valid");
+        assert_eq!(offline.servers, load(&path).expect("valid").servers);
+        // A host name that `load` would look up is refused as not resolving.
+        let named = format!("{text}admin.serverAddress=localhost\n");
+        let err = parse_offline(&path, &named).expect_err("names are not resolved");
+        assert_eq!(err.key(), Some("admin.serverAddress"), "{err}");
+        let named = text.replace(
+            "server.1=127.0.0.1:2888:3888",
+            "server.1=127.0.0.1:2888:3888;localhost:2181",
+        );
+        let err = parse_offline(&path, &named).expect_err("names are not resolved");
+        assert!(err.to_string().contains("does not resolve"), "{err}");
+        // The extension picks the format, as for `load`.
+        let toml = env.dir.path().join("zabd.toml");
+        assert!(matches!(
+            parse_offline(&toml, "tickTime = [").expect_err("bad TOML"),
+            ConfigError::Syntax { .. }
+        ));
+    }
+
+    #[test]
     fn err_bad_server_syntax_and_role() {
         let env = Env::new();
         env.myid("1");
@@ -1867,6 +1920,28 @@ clientPort = 2184
         );
         // Unknown keys are only warned about.
         assert!(load(&env.ensemble("autopurge.snapRetainCount=3\nweird[99999999999]=1\n")).is_ok());
+    }
+
+    /// Found by fuzzing: a key of thousands of dotted parts made the `config` crate nest (and
+    /// recursively clone) that many tables and overflow the stack, aborting the process
+    /// instead of loading the file. Such keys are now ignored like other unknown keys.
+    #[test]
+    fn a_key_of_many_dotted_parts_is_ignored_not_a_stack_overflow() {
+        let env = Env::new();
+        env.myid("1");
+        let deep = vec!["a"; 20_000].join(".");
+        let path = env.ensemble(&format!("{deep}=1\n"));
+        let config = load(&path).expect("the deep key is only warned about");
+        assert_eq!(config.servers.len(), 3);
+        let data = env.data().display().to_string();
+        let toml = env.file(
+            "zabd.toml",
+            &format!("tickTime = 2000\ndataDir = \"{data}\"\n\"{deep}\" = 1\n"),
+        );
+        load(&toml).expect("the deep key is only warned about");
+        // Up to 16 parts still reach the validator (and are warned about there).
+        let path = env.ensemble(&format!("{}=1\n", vec!["b"; 16].join(".")));
+        assert!(load(&path).is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 mod load;
 mod zoocfg;
 
-pub use load::{load, ConfigError};
+pub use load::{load, parse_offline, ConfigError};
 
 /// One `server.N=host:quorumPort:electionPort[:role][;[clientHost:]clientPort]` line.
 #[derive(Debug, Clone, PartialEq, Eq)]

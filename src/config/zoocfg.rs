@@ -43,7 +43,7 @@ impl Error for SyntaxError {}
 /// Keys are handed over as written; the `config` crate then nests dotted keys (`server.1`
 /// becomes table `server`, key `1`), which `load` flattens back. Keys containing `[` are left
 /// out (none of ours has one, and the crate would read `x[99999999]` as an array index and
-/// allocate for it).
+/// allocate for it), and so are keys of more than 16 dotted parts (see [`path_safe`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ZooCfgFormat;
 
@@ -82,9 +82,14 @@ impl FileStoredFormat for ZooCfgFormat {
     }
 }
 
+/// Keys with more dot-separated parts than this are left out like unsafe ones: none of ours
+/// has more than three, and the `config` crate nests one table per part and clones the nest
+/// recursively, so a key of some thousands of parts overflowed the stack (found by fuzzing).
+const MAX_KEY_PARTS: usize = 16;
+
 /// Whether the `config` crate may safely treat `key` as a path expression.
 pub(crate) fn path_safe(key: &str) -> bool {
-    !key.contains('[') && !key.contains(']')
+    !key.contains('[') && !key.contains(']') && key.split('.').nth(MAX_KEY_PARTS).is_none()
 }
 
 fn is_blank(c: char) -> bool {

@@ -60,12 +60,17 @@ pub fn decode<T: DeserializeOwned, const LIMIT: usize>(frame: &[u8]) -> Result<T
 
 /// Length-prefixed framing with the port's limit.
 pub fn framed<S: AsyncRead + AsyncWrite>(io: S, limit: usize) -> Framed<S, LengthDelimitedCodec> {
-    let codec = LengthDelimitedCodec::builder()
+    Framed::new(io, frame_codec(limit))
+}
+
+/// The framing [`framed`] uses: a 4-byte big-endian length, frames over `limit` refused. Public
+/// so that the fuzz targets (`crate::fuzz_entry`) split byte streams exactly as a peer port does.
+pub fn frame_codec(limit: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
         .length_field_length(4)
         .big_endian()
         .max_frame_length(limit)
-        .new_codec();
-    Framed::new(io, codec)
+        .new_codec()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! validation here catches what is certainly wrong — a malformed value, or a port this server
 //! already uses for its client or quorum traffic.
 
-use super::{resolve, ConfigError, Raw};
+use super::{ConfigError, Raw};
 use crate::config::{AdminConfig, MetricsConfig, ServerSpec};
 use std::net::IpAddr;
 
@@ -85,7 +85,7 @@ impl Raw<'_> {
         let Some(s) = self.string(key, "0.0.0.0")? else {
             return Ok(None);
         };
-        resolve(&s, 0).map(Some).ok_or_else(|| {
+        self.resolve(&s, 0).map(Some).ok_or_else(|| {
             self.err(
                 key,
                 format!(

@@ -1,0 +1,3 @@
+#![no_main]
+// Entry point shared with tests/fuzz_corpus.rs: see zabd::fuzz_entry::txnlog.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zabd::fuzz_entry::txnlog(data));
