@@ -290,3 +290,41 @@ fn four_letter_words_report_live_state() {
         .expect("envi")
         .starts_with("Environment:\n"));
 }
+
+#[test]
+fn log_file_flag_appends_the_log_to_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_ports(1)[0];
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=100\ndataDir={}\nclientPort={port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("zabd.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zabd"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--log-file")
+        .arg(&log)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + WAIT;
+    while !file_contains(&log, "serving standalone") {
+        assert!(
+            Instant::now() < deadline,
+            "no log line in {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, libc::SIGTERM);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    assert!(file_contains(&log, "shutting down"));
+}
