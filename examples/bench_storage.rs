@@ -58,6 +58,7 @@ struct Args {
     writers: usize,
     tick_ms: u64,
     wait_idle: u64,
+    repeat: usize,
 }
 
 fn parse_args() -> Args {
@@ -86,6 +87,7 @@ fn parse_args() -> Args {
         writers: num("--writers", 128, 128) as usize,
         tick_ms: num("--tick-ms", 2000, 2000),
         wait_idle: num("--wait-idle", 0, 0),
+        repeat: num("--repeat", 3, 1) as usize,
     }
 }
 
@@ -470,6 +472,7 @@ async fn stable_leader(nodes: &[Option<Running>]) -> Res<usize> {
 
 struct CatchupRow {
     label: &'static str,
+    run: usize,
     behind: u64,
     commit_log_count: usize,
     write_rate: f64,
@@ -515,15 +518,27 @@ async fn catchup(args: Args) -> Res<()> {
     ];
     let mut rows = Vec::new();
     for (label, behind, commit_log_count) in scenarios {
-        rows.push(catchup_once(&args, &captured, label, behind, commit_log_count, timeout).await?);
+        for run in 1..=args.repeat.max(1) {
+            let row = catchup_once(
+                &args,
+                &captured,
+                (label, run),
+                behind,
+                commit_log_count,
+                timeout,
+            )
+            .await?;
+            rows.push(row);
+        }
     }
     println!();
-    println!("| scenario | txns behind | zabd.commitLogCount | sync mode | restart -> caught up | of which Node::bind (own log) | restart -> serving | SNAP size | writes/s while down | replicas agree | notes |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| scenario | run | txns behind | zabd.commitLogCount | sync mode | restart -> caught up | of which Node::bind (own log) | restart -> serving | SNAP size | writes/s while down | replicas agree | notes |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |",
             r.label,
+            r.run,
             r.behind,
             r.commit_log_count,
             r.mode,
@@ -542,7 +557,7 @@ async fn catchup(args: Args) -> Res<()> {
 async fn catchup_once(
     args: &Args,
     captured: &Captured,
-    label: &'static str,
+    (label, run): (&'static str, usize),
     behind: u64,
     commit_log_count: usize,
     timeout: Duration,
@@ -746,12 +761,15 @@ async fn catchup_once(
             format!("; {}", notes.join("; "))
         }
     );
+    // The log lines of the first run of each scenario only (BENCH_SHOW_LOG=1: every run).
     let show = if std::env::var_os("BENCH_SHOW_LOG").is_some() {
         200
-    } else {
+    } else if run == 1 {
         16
+    } else {
+        0
     };
-    {
+    if show > 0 {
         println!("[{label}] the nodes' log lines since the restart (first {show}, election connection lines left out):");
         for l in log
             .lines()
@@ -767,6 +785,7 @@ async fn catchup_once(
     }
     Ok(CatchupRow {
         label,
+        run,
         behind,
         commit_log_count,
         write_rate,
@@ -908,6 +927,17 @@ fn recover_in_child(data: &Path, cold: bool, scan_only: bool) -> Res<Recovered> 
     })
 }
 
+/// `repeat` times: a cold recovery in a fresh process, then a warm one.
+fn pair(data: &Path, scan_only: bool, repeat: usize) -> Res<(Vec<Recovered>, Vec<Recovered>)> {
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for _ in 0..repeat {
+        cold.push(recover_in_child(data, true, scan_only)?);
+        warm.push(recover_in_child(data, false, scan_only)?);
+    }
+    Ok((cold, warm))
+}
+
 fn recovery(args: &Args) -> Res<()> {
     let dir = tempfile::Builder::new()
         .prefix("zabd-bench-recovery")
@@ -957,44 +987,56 @@ fn recovery(args: &Args) -> Res<()> {
 
     struct Row {
         what: String,
-        r: Recovered,
+        runs: Vec<Recovered>,
         bytes: u64,
         txns: u64,
     }
+    let repeat = args.repeat.max(1);
     let mut rows: Vec<Row> = Vec::new();
-    let mut check = Vec::new();
-    for (what, cold) in [
-        ("log only, cold cache", true),
-        ("log only, warm cache", false),
-    ] {
-        let r = recover_in_child(&data, cold, false)?;
-        check.push((r.last, r.nodes, r.digest));
-        rows.push(Row {
-            what: what.into(),
-            r,
-            bytes: log_bytes,
-            txns: records,
-        });
-    }
-    for (what, cold) in [
-        (
-            "of which TxnLog::open alone (the validating scan), cold",
-            true,
-        ),
-        ("of which TxnLog::open alone, warm", false),
-    ] {
-        let r = recover_in_child(&data, cold, true)?;
-        let txns = r.records;
-        rows.push(Row {
-            what: what.into(),
-            r,
-            bytes: log_bytes,
-            txns,
-        });
-    }
+    let push_pair = |rows: &mut Vec<Row>,
+                     cold_what: String,
+                     warm_what: String,
+                     scan,
+                     bytes,
+                     txns: Option<u64>|
+     -> Res<Vec<(u64, u64, u64)>> {
+        let (cold, warm) = pair(&data, scan, repeat)?;
+        let states = cold
+            .iter()
+            .chain(&warm)
+            .map(|r| (r.last, r.nodes, r.digest))
+            .collect();
+        for (what, runs) in [(cold_what, cold), (warm_what, warm)] {
+            let txns = txns.unwrap_or_else(|| runs.first().map_or(0, |r| r.records));
+            rows.push(Row {
+                what,
+                runs,
+                bytes,
+                txns,
+            });
+        }
+        Ok(states)
+    };
+    let mut check = push_pair(
+        &mut rows,
+        "log only, cold cache".into(),
+        "log only, warm cache".into(),
+        false,
+        log_bytes,
+        Some(records),
+    )?;
+    push_pair(
+        &mut rows,
+        "of which TxnLog::open alone (the validating scan), cold".into(),
+        "of which TxnLog::open alone, warm".into(),
+        true,
+        log_bytes,
+        None,
+    )?;
     if check.windows(2).any(|w| w[0] != w[1]) || check[0].0 != Zxid::new(Epoch(1), last).0 {
         println!("WARNING: recoveries disagree or stop short: {check:?}");
     }
+    let nodes = check.first().map_or(0, |c| c.1);
 
     // A snapshot of the recovered tree, then a short tail after it.
     let tail = 10_000u32;
@@ -1006,71 +1048,72 @@ fn recovery(args: &Args) -> Res<()> {
     let end = write_txns(&mut replica, last, last + tail)?;
     drop(replica);
     let (all_bytes, all_segments) = dir_bytes(&v2, "log.");
-    let mut check = Vec::new();
-    for (what, cold) in [
-        (
-            format!(
-                "snapshot ({}) + {tail}-txn tail, the whole older log still on disk \
-                 ({all_segments} segments; purgeInterval 0, the default, never purges), cold",
-                mib(bytes.len() as u64)
-            ),
-            true,
+    check = push_pair(
+        &mut rows,
+        format!(
+            "snapshot ({}) + {tail}-txn tail, the whole older log still on disk \
+             ({all_segments} segments; purgeInterval 0, the default, never purges), cold",
+            mib(bytes.len() as u64)
         ),
-        ("same, warm".to_string(), false),
-    ] {
-        let r = recover_in_child(&data, cold, false)?;
-        check.push((r.last, r.digest));
-        rows.push(Row {
-            what,
-            r,
-            bytes: all_bytes,
-            txns: u64::from(tail),
-        });
-    }
+        "same, warm".into(),
+        false,
+        all_bytes,
+        Some(u64::from(tail)),
+    )?;
     // As autopurge would leave it: the segments before the snapshot's are gone.
     let (mut log, _) = TxnLog::open(&v2, disk, LogOptions::default())?;
     let removed = log.purge_before(snap_zxid)?.len();
     drop(log);
     let (kept_bytes, kept_segments) = dir_bytes(&v2, "log.");
-    for (what, cold) in [
-        (
-            format!(
-                "snapshot + the same tail, segments before the snapshot purged ({removed} \
-                 removed, {kept_segments} left), cold"
-            ),
-            true,
+    check.extend(push_pair(
+        &mut rows,
+        format!(
+            "snapshot + the same tail, segments before the snapshot purged ({removed} \
+             removed, {kept_segments} left), cold"
         ),
-        ("same, warm".to_string(), false),
-    ] {
-        let r = recover_in_child(&data, cold, false)?;
-        check.push((r.last, r.digest));
-        rows.push(Row {
-            what,
-            r,
-            bytes: kept_bytes,
-            txns: u64::from(tail),
-        });
-    }
+        "same, warm".into(),
+        false,
+        kept_bytes,
+        Some(u64::from(tail)),
+    )?);
     if check.windows(2).any(|w| w[0] != w[1]) || check[0].0 != Zxid::new(Epoch(1), end).0 {
         println!("WARNING: recoveries with a snapshot disagree or stop short: {check:?}");
     }
-    let nodes = rows.first().map_or(0, |r| r.r.nodes);
     println!();
-    println!("| recovery of | time | log on disk | MB/s of log on disk | txns replayed | txns/s replayed | process VmRSS before -> after (peak) |");
+    println!(
+        "| recovery of | time{} | log on disk | MB/s of log on disk | txns replayed | txns/s \
+         replayed | process VmRSS before -> after (peak) |",
+        if repeat > 1 {
+            format!(", median of {repeat} (min - max)")
+        } else {
+            String::new()
+        }
+    );
     println!("|---|---|---|---|---|---|---|");
     for row in rows {
-        let s = row.r.took.as_secs_f64();
+        let mut runs = row.runs;
+        runs.sort_by_key(|r| r.took);
+        let (Some(min), Some(max)) = (runs.first(), runs.last()) else {
+            continue;
+        };
+        let med = &runs[runs.len() / 2];
+        let s = med.took.as_secs_f64();
         println!(
-            "| {} | {} | {} | {:.0} | {} | {:.0} | {} -> {} ({}) |",
+            "| {} | {}{} | {} | {:.0} | {} | {:.0} | {} -> {} ({}) |",
             row.what,
-            secs(row.r.took),
+            secs(med.took),
+            if runs.len() > 1 {
+                format!(" ({} - {})", secs(min.took), secs(max.took))
+            } else {
+                String::new()
+            },
             mib(row.bytes),
             row.bytes as f64 / 1e6 / s,
             row.txns,
             row.txns as f64 / s,
-            mib(row.r.rss_before),
-            mib(row.r.rss),
-            mib(row.r.peak),
+            mib(med.rss_before),
+            mib(med.rss),
+            mib(med.peak),
         );
     }
     println!(
