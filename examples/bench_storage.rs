@@ -25,8 +25,10 @@
 //! Each part runs in its own child process (this program re-executes itself with `--only`), so
 //! that one part's memory does not show up in another's RSS.
 //!
-//! `cargo run --release --example bench_storage -- [--quick] [--dir DIR] [--only PART]
-//!  [--behind N] [--log-mb M] [--znodes N]` (or `scripts/bench-storage.sh`).
+//! `cargo run --release --example bench_storage -- [--quick] [--dir DIR]
+//!  [--parts catchup,recovery,memory] [--behind N] [--log-mb M] [--znodes N] [--repeat N]
+//!  [--tick-ms T] [--writers N] [--wait-idle S]` (or `scripts/bench-storage.sh`). `--wait-idle S`
+//! waits, before each part, up to S seconds for other processes to use under 0.2 CPUs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,8 @@ struct Args {
     tick_ms: u64,
     wait_idle: u64,
     repeat: usize,
+    /// The parts the parent runs (`--parts catchup,recovery`; all by default).
+    parts: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -88,6 +92,11 @@ fn parse_args() -> Args {
         tick_ms: num("--tick-ms", 2000, 2000),
         wait_idle: num("--wait-idle", 0, 0),
         repeat: num("--repeat", 3, 1) as usize,
+        parts: arg("--parts")
+            .unwrap_or_else(|| "catchup,recovery,memory".into())
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .collect(),
     }
 }
 
@@ -331,12 +340,15 @@ fn main() -> Res<()> {
                 println!("{line}");
             }
             let exe = std::env::current_exe()?;
-            if args.wait_idle > 0 {
-                wait_idle(Duration::from_secs(args.wait_idle));
-            }
             let passed: Vec<String> = std::env::args().skip(1).collect();
             for part in ["catchup", "recovery", "memory"] {
+                if !args.parts.iter().any(|p| p == part) {
+                    continue;
+                }
                 println!();
+                if args.wait_idle > 0 {
+                    wait_idle(Duration::from_secs(args.wait_idle));
+                }
                 println!("({part}: starting; {})", load());
                 let t = Instant::now();
                 let (busy0, mine0) = (machine_busy_seconds(), children_cpu_seconds());
