@@ -148,6 +148,16 @@ fn machine_busy_seconds() -> f64 {
     (total - idle) / 100.0
 }
 
+/// User + system CPU seconds of this process so far (from /proc/self/stat).
+fn self_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// CPU seconds used by this process's waited-for children (and theirs).
 fn children_cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes the struct it is given.
@@ -495,6 +505,7 @@ struct CatchupRow {
     snap_bytes: Option<u64>,
     agree: String,
     notes: String,
+    others: f64,
 }
 
 async fn catchup(args: Args) -> Res<()> {
@@ -544,11 +555,11 @@ async fn catchup(args: Args) -> Res<()> {
         }
     }
     println!();
-    println!("| scenario | run | txns behind | zabd.commitLogCount | sync mode | restart -> caught up | of which Node::bind (own log) | restart -> serving | SNAP size | writes/s while down | replicas agree | notes |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| scenario | run | txns behind | zabd.commitLogCount | sync mode | restart -> caught up | of which Node::bind (own log) | restart -> serving | SNAP size | writes/s while down | replicas agree | other processes' CPUs (restart to caught up) | notes |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {:.2} | {} |",
             r.label,
             r.run,
             r.behind,
@@ -560,6 +571,7 @@ async fn catchup(args: Args) -> Res<()> {
             r.snap_bytes.map(mib).unwrap_or_else(|| "-".into()),
             r.write_rate,
             r.agree,
+            r.others,
             r.notes,
         );
     }
@@ -662,6 +674,7 @@ async fn catchup_once(
     );
 
     let mark = captured.len();
+    let (busy0, own0) = (machine_busy_seconds(), self_cpu_seconds());
     let t0 = Instant::now();
     let restarted = start(&configs[behind_idx]).await?;
     let bind = t0.elapsed();
@@ -694,6 +707,8 @@ async fn catchup_once(
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    let others = ((machine_busy_seconds() - busy0) - (self_cpu_seconds() - own0)).max(0.0)
+        / t0.elapsed().as_secs_f64();
     let log = captured.since(mark);
     nodes[behind_idx] = Some(restarted);
     // The sync mode, from the nodes' own log lines since the restart.
@@ -808,6 +823,7 @@ async fn catchup_once(
         snap_bytes,
         agree,
         notes: notes.join("; "),
+        others,
     })
 }
 
@@ -859,6 +875,8 @@ struct Recovered {
     last: u64,
     nodes: u64,
     digest: u64,
+    /// Other processes' CPU use meanwhile (CPUs, averaged over the child's life).
+    others: f64,
 }
 
 fn recover_once(args: &Args) -> Res<()> {
@@ -898,6 +916,8 @@ fn recover_in_child(data: &Path, cold: bool, scan_only: bool) -> Res<Recovered> 
     if cold {
         drop_cache(&data.join("version-2"));
     }
+    let (busy0, children0) = (machine_busy_seconds(), children_cpu_seconds());
+    let started = Instant::now();
     let out = std::process::Command::new(std::env::current_exe()?)
         .args([
             "--only",
@@ -910,6 +930,8 @@ fn recover_in_child(data: &Path, cold: bool, scan_only: bool) -> Res<Recovered> 
         ])
         .arg(data)
         .output()?;
+    let others = ((machine_busy_seconds() - busy0) - (children_cpu_seconds() - children0)).max(0.0)
+        / started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
@@ -936,6 +958,7 @@ fn recover_in_child(data: &Path, cold: bool, scan_only: bool) -> Res<Recovered> 
         last: field("last"),
         nodes: field("nodes"),
         digest: field("digest"),
+        others,
     })
 }
 
@@ -1094,14 +1117,14 @@ fn recovery(args: &Args) -> Res<()> {
     println!();
     println!(
         "| recovery of | time{} | log on disk | MB/s of log on disk | txns replayed | txns/s \
-         replayed | process VmRSS before -> after (peak) |",
+         replayed | process VmRSS before -> after (peak) | other processes' CPUs (max over runs) |",
         if repeat > 1 {
             format!(", median of {repeat} (min - max)")
         } else {
             String::new()
         }
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for row in rows {
         let mut runs = row.runs;
         runs.sort_by_key(|r| r.took);
@@ -1111,7 +1134,7 @@ fn recovery(args: &Args) -> Res<()> {
         let med = &runs[runs.len() / 2];
         let s = med.took.as_secs_f64();
         println!(
-            "| {} | {}{} | {} | {:.0} | {} | {:.0} | {} -> {} ({}) |",
+            "| {} | {}{} | {} | {:.0} | {} | {:.0} | {} -> {} ({}) | {:.2} |",
             row.what,
             secs(med.took),
             if runs.len() > 1 {
@@ -1126,6 +1149,7 @@ fn recovery(args: &Args) -> Res<()> {
             mib(med.rss_before),
             mib(med.rss),
             mib(med.peak),
+            runs.iter().map(|r| r.others).fold(0.0, f64::max),
         );
     }
     println!(
