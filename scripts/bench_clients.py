@@ -203,6 +203,21 @@ class Ensemble:
         return [r for s in self.servers.values() if s.proc is not None
                 for r in [proc_rss_mib(s.proc.pid)] if r is not None]
 
+    def revive(self) -> list[str]:
+        """Restart servers that died without us killing them (e.g. a stray kill from another
+        user of the machine); each is reported, and the ensemble is stable again after."""
+        notes = []
+        for sid, s in self.servers.items():
+            if s.proc is not None and s.proc.poll() is not None:
+                code = s.proc.returncode
+                why = f"signal {-code}" if code < 0 else f"exit code {code}"
+                notes.append(f"{self.kind} server {sid} died on its own ({why}); restarted")
+                be._forget(s.proc)
+                self.spawn(sid)
+        if notes:
+            self.wait_stable(120)
+        return notes
+
     def kill(self, sid: int):
         p = self.servers[sid].proc
         os.kill(p.pid, signal.SIGKILL)
@@ -618,27 +633,53 @@ def main() -> int:
             run_load(args, ensembles, k, "set", 16, args.prewarm, 0)
 
     results: list[dict] = []
-    i = 0
-    for wl in args.workloads:
-        for n in args.sessions:
-            for rep in range(args.repeat):
-                order = active if i % 2 == 0 else list(reversed(active))
-                i += 1
-                wait_idle(args.wait_idle, ensembles)
-                for k in order:
-                    r = run_load(args, ensembles, k, wl, n, args.duration, args.warmup)
-                    results.append(r)
-                    log(("  " + r["human"]) if r.get("ok") else
-                        f"  [{k}] {wl} x{n}: FAILED: {r.get('error')}")
     gaps: list[dict] = []
-    for j in range(args.kills):
-        order = active if j % 2 == 0 else list(reversed(active))
-        wait_idle(args.wait_idle, ensembles)
-        for k in order:
-            g = run_gap(args, ensembles, k)
-            gaps.append(g)
-            log(("  " + g.get("human", "")) if g.get("ok") else
-                f"  [{k}] gap: FAILED: {g.get('error')}")
+    incidents: list[str] = []
+    raw = os.path.splitext(args.markdown)[0] + ".json"
+    os.makedirs(os.path.dirname(os.path.abspath(raw)), exist_ok=True)
+
+    def save_raw(rss=None):
+        # After every run, so a crash or a stray kill loses nothing measured so far.
+        with open(raw, "w") as f:
+            json.dump({"command": command, "machine": info, "skipped": skipped,
+                       "incidents": incidents, "loads": results, "kills": gaps,
+                       "rss_mib": rss}, f, indent=1)
+
+    def revive_all():
+        for e in ensembles.values():
+            for note in e.revive():
+                log("  " + note)
+                incidents.append(note)
+
+    try:
+        i = 0
+        for wl in args.workloads:
+            for n in args.sessions:
+                for rep in range(args.repeat):
+                    order = active if i % 2 == 0 else list(reversed(active))
+                    i += 1
+                    wait_idle(args.wait_idle, ensembles)
+                    for k in order:
+                        revive_all()
+                        r = run_load(args, ensembles, k, wl, n, args.duration, args.warmup)
+                        results.append(r)
+                        save_raw()
+                        log(("  " + r["human"]) if r.get("ok") else
+                            f"  [{k}] {wl} x{n}: FAILED: {r.get('error')}")
+        for j in range(args.kills):
+            order = active if j % 2 == 0 else list(reversed(active))
+            wait_idle(args.wait_idle, ensembles)
+            for k in order:
+                revive_all()
+                g = run_gap(args, ensembles, k)
+                gaps.append(g)
+                save_raw()
+                log(("  " + g.get("human", "")) if g.get("ok") else
+                    f"  [{k}] gap: FAILED: {g.get('error')}")
+    except RuntimeError as err:
+        # Report what was measured; the error goes into the markdown too.
+        log(f"stopped early: {err}")
+        incidents.append(f"stopped early: {err}")
     rss = {k: e.rss() for k, e in ensembles.items()}
     for e in ensembles.values():
         e.stop()
@@ -688,6 +729,8 @@ def main() -> int:
           ""]
     for k, why in skipped.items():
         md.append(f"**{TITLE[k]} not measured**: {why}\n")
+    for note in incidents:
+        md.append(f"**Incident**: {note}\n")
     md += [md_table(("figure", "zabd", "ZooKeeper 3.8", "zabd/ZK"), rows), ""]
     if results:
         md += ["Per run (servers' CPU: sum over the 3 servers of the measured system during the "
@@ -710,10 +753,7 @@ def main() -> int:
     with open(args.markdown, "w") as f:
         f.write("\n".join(md) + "\n")
     log(f"markdown written to {args.markdown}")
-    raw = os.path.splitext(args.markdown)[0] + ".json"
-    with open(raw, "w") as f:
-        json.dump({"command": command, "machine": info, "skipped": skipped, "loads": results,
-                   "kills": gaps, "rss_mib": rss}, f, indent=1)
+    save_raw(rss)
     log(f"every run's zkbench JSON written to {raw}")
     return 0
 
