@@ -1,4 +1,5 @@
 //! The `zabd` binary: parse flags, load the configuration, run the node until SIGINT/SIGTERM.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use clap::Parser;
 use std::io::IsTerminal;

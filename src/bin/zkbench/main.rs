@@ -17,6 +17,7 @@
 //! Every run works under its own znode `<prefix>/<unix-ms>-<pid>` so runs never collide.
 //! Prints one human-readable line, and with `--json` also one JSON line (last on stdout).
 //! Only loopback or test hosts should be given as servers; the run stops by itself.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod client;
 mod gap;
