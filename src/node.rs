@@ -9,7 +9,7 @@ use crate::peer::{Peer, PeerError, PeerListeners};
 use crate::replica::{self, Replica, Request};
 use crate::status::{NodeStatus, Serving, StatusBoard, ZabPhase};
 use crate::storage::{resync, Disk, EpochStore, LogError};
-use crate::tree::{Op, OpResult, TxnResult};
+use crate::tree::{Op, TxnResult};
 use crate::zab::sessions::SessionTracker;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -136,13 +136,11 @@ impl Standalone {
             .apply_committed(zxid, &bytes)
             .map_err(storage)?;
         crate::peer::show_tree(&self.board, &self.replica);
-        match (&result.result, &txn.op) {
-            (OpResult::SessionCreated, Op::CreateSession { timeout_ms }) => {
-                sessions.add(result.session_id, *timeout_ms, now_ms)
-            }
-            (OpResult::SessionClosed, _) => sessions.remove(result.session_id),
-            _ => {}
-        }
+        let timeout = || match txn.op {
+            Op::CreateSession { timeout_ms } => Some(timeout_ms),
+            _ => None,
+        };
+        sessions.on_committed(&result, timeout, None, now_ms);
         Ok(result)
     }
 }

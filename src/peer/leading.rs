@@ -247,21 +247,14 @@ impl Peer {
 
     /// Keep the tracker in step with committed session transactions.
     fn track_session(&mut self, result: &TxnResult, owner: Option<Sid>) {
-        match result.result {
-            OpResult::SessionCreated => {
-                let timeout = read_tree(&self.replica.tree(), |t| {
-                    t.session_timeout(result.session_id)
-                });
-                let now = self.now_ms();
-                self.sessions
-                    .add(result.session_id, timeout.unwrap_or(0), now);
-                if let Some(owner) = owner {
-                    self.sessions.set_owner(result.session_id, owner.0);
-                }
-            }
-            OpResult::SessionClosed => self.sessions.remove(result.session_id),
-            _ => {}
-        }
+        let now = self.now_ms();
+        let tree = self.replica.tree();
+        self.sessions.on_committed(
+            result,
+            || read_tree(&tree, |t| t.session_timeout(result.session_id)),
+            owner.map(|o| o.0),
+            now,
+        );
     }
 
     /// Stamp a request into a transaction (the next zxid, the leader's clock) and propose it.

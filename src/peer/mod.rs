@@ -19,7 +19,7 @@ use crate::net::{TcpListener, TcpStream};
 use crate::replica::{self, read_tree, Replica, ReplicaError, Request};
 use crate::status::{Counters, LearnerCounts, Serving, StatusBoard, ZabPhase};
 use crate::storage::{resync, Disk, EpochError, EpochStore};
-use crate::tree::{Op, OpResult, TxnResult};
+use crate::tree::{Op, TxnResult};
 use crate::zab::broadcast::Origin;
 use crate::zab::messages::SyncMode;
 use crate::zab::sessions::SessionTracker;

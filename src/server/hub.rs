@@ -240,15 +240,19 @@ mod tests {
         assert!(rx.try_recv().is_err(), "one-shot watch fired twice");
     }
 
+    /// Register connection `conn` of `session`; its token and registration.
+    fn connect(hub: &Hub, conn: ConnId, session: i64) -> (CancellationToken, Registration) {
+        let cancel = CancellationToken::new();
+        let (out, _rx) = Outbound::new(cancel.clone());
+        let reg = hub.register(conn, session, out, cancel.clone());
+        (cancel, reg)
+    }
+
     #[test]
     fn an_expired_session_closes_its_connection_but_a_self_close_does_not() {
         let hub = Hub::new();
-        let c1 = CancellationToken::new();
-        let (out, _rx) = Outbound::new(c1.clone());
-        hub.register(1, 5, out, c1.clone());
-        let c2 = CancellationToken::new();
-        let (out, _rx2) = Outbound::new(c2.clone());
-        let reg = hub.register(2, 6, out, c2.clone());
+        let (c1, _) = connect(&hub, 1, 5);
+        let (c2, reg) = connect(&hub, 2, 6);
         reg.closing_self.store(true, Ordering::Release);
         hub.on_applied(&result(5, OpResult::SessionClosed, vec![]));
         hub.on_applied(&result(6, OpResult::SessionClosed, vec![]));
@@ -259,12 +263,8 @@ mod tests {
     #[test]
     fn a_second_connection_of_a_session_replaces_the_first() {
         let hub = Hub::new();
-        let c1 = CancellationToken::new();
-        let (out, _rx) = Outbound::new(c1.clone());
-        hub.register(1, 5, out, c1.clone());
-        let c2 = CancellationToken::new();
-        let (out, _rx2) = Outbound::new(c2.clone());
-        hub.register(2, 5, out, c2.clone());
+        let (c1, _) = connect(&hub, 1, 5);
+        let (c2, _) = connect(&hub, 2, 5);
         assert!(c1.is_cancelled());
         assert!(!c2.is_cancelled());
     }

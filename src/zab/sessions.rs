@@ -14,6 +14,7 @@
 //! Time is an input: the shell calls [`SessionTracker::tick`] with a monotonic "now" in
 //! milliseconds, so tests and the simulator drive it exactly.
 
+use crate::tree::{OpResult, TxnResult};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,28 @@ impl SessionTracker {
     pub fn touch(&mut self, session: i64, now_ms: u64) {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.last_touch_ms = s.last_touch_ms.max(now_ms);
+        }
+    }
+
+    /// Keep in step with a committed transaction: a created session starts its timer (its
+    /// timeout asked for only then; `owner` is the server it came through), a closed one is
+    /// forgotten, anything else changes nothing.
+    pub fn on_committed(
+        &mut self,
+        result: &TxnResult,
+        timeout_ms: impl FnOnce() -> Option<i32>,
+        owner: Option<u64>,
+        now_ms: u64,
+    ) {
+        match result.result {
+            OpResult::SessionCreated => {
+                self.add(result.session_id, timeout_ms().unwrap_or(0), now_ms);
+                if let Some(owner) = owner {
+                    self.set_owner(result.session_id, owner);
+                }
+            }
+            OpResult::SessionClosed => self.remove(result.session_id),
+            _ => {}
         }
     }
 
