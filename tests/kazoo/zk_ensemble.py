@@ -31,6 +31,8 @@ import time
 
 HOST = "127.0.0.1"
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+import fourlw  # noqa: E402  (scripts/fourlw.py: the one four-letter-word client)
 
 TICK_MS = 200
 MIN_SESSION_MS = 2 * TICK_MS
@@ -63,25 +65,9 @@ def free_ports(n):
 def four_letter(word, port, timeout=1.0):
     """Send a four-letter word; return the answer, or None when the server does not answer."""
     try:
-        sock = socket.create_connection((HOST, port), timeout=timeout)
-    except OSError:
+        return fourlw.ask(word, port, host=HOST, timeout=timeout)
+    except (fourlw.Down, fourlw.NoAnswer):
         return None
-    chunks = []
-    try:
-        sock.settimeout(timeout)
-        sock.sendall(word.encode("ascii"))
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    except ConnectionResetError:
-        pass
-    except OSError:
-        return None
-    finally:
-        sock.close()
-    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def server_mode(port, timeout=1.0):
