@@ -161,6 +161,7 @@ impl Node {
         let client = bind("client", &client_addr).await?;
         let (mut replica, needs_resync) = open_replica(&config, disk.clone())?;
         replica.set_policy(config.snapshots.clone(), config.my_id.0);
+        replica.set_window_limits(config.commit_log_count, crate::peer::SYNC_WINDOW_BYTES);
         let hub = crate::server::hub::Hub::new();
         let for_hook = hub.clone();
         replica.set_apply_hook(replica::ApplyHook(Arc::new(move |result| {

@@ -12,7 +12,6 @@ use crate::storage::{Disk, LogError, LogOptions, SnapError, SnapStore, TxnLog};
 use crate::tree::{DataTree, TreeError, Txn, TxnResult};
 use crate::zab::sync::CommittedWindow;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -125,7 +124,15 @@ pub struct Replica {
     threshold: u64,
     job: Option<SnapshotJob>,
     last_purge: Option<std::time::Instant>,
+    /// The most recent applied transactions, kept as they are applied so that a server that
+    /// becomes leader can offer DIFF syncs at once instead of reading its log back (which took
+    /// seconds on a long log, all of it failover time).
+    recent: CommittedWindow,
 }
+
+/// How much recent history [`Replica::recent_window`] keeps until the node configures it.
+const DEFAULT_WINDOW_TXNS: usize = 10_000;
+const DEFAULT_WINDOW_BYTES: usize = 64 * 1024 * 1024;
 
 /// A snapshot being written off the peer loop; its result is the zxid below which log
 /// segments may be purged (when autopurge ran).
@@ -161,6 +168,11 @@ impl Replica {
         }
         let tree = load_tree(&snaps)?;
         let policy = SnapshotPolicy::default();
+        let recent = CommittedWindow::new(
+            tree.last_applied(),
+            DEFAULT_WINDOW_TXNS,
+            DEFAULT_WINDOW_BYTES,
+        );
         let mut replica = Replica {
             disk,
             hook: None,
@@ -172,6 +184,7 @@ impl Replica {
             since_snapshot: 0,
             job: None,
             last_purge: None,
+            recent,
         };
         replica.catch_up()?;
         Ok(replica)
@@ -293,13 +306,16 @@ impl Replica {
         let mut txn: Txn = decode(bytes).map_err(|detail| ReplicaError::BadTxn { zxid, detail })?;
         txn.header.zxid = zxid;
         let hook = &self.hook;
-        Ok(write_tree(&self.tree, |t| {
+        let result = write_tree(&self.tree, |t| {
             let result = t.apply(&txn)?;
             if let Some(hook) = hook {
                 (hook.0)(&result);
             }
             Ok::<_, crate::tree::TreeError>(result)
-        })?)
+        })?;
+        // The tree refused anything out of order above, so the window takes it.
+        self.recent.push(zxid, Arc::new(bytes.to_vec()));
+        Ok(result)
     }
 
     /// See [`ApplyHook`]; set before serving (recovery replays without it).
@@ -326,10 +342,11 @@ impl Replica {
             }
         }
         self.log.truncate_after(to)?;
-        write_tree(&self.tree, |t| -> Result<(), ReplicaError> {
+        let base = write_tree(&self.tree, |t| -> Result<Zxid, ReplicaError> {
             *t = load_tree(&self.snaps)?;
-            Ok(())
+            Ok(t.last_applied())
         })?;
+        self.recent = self.recent.emptied(base);
         self.catch_up()?;
         Ok(())
     }
@@ -347,6 +364,7 @@ impl Replica {
             self.log.purge_before(zxid)?;
         }
         write_tree(&self.tree, |t| *t = tree);
+        self.recent = self.recent.emptied(zxid);
         Ok(())
     }
 
@@ -356,36 +374,15 @@ impl Replica {
         Ok(tree.serialize_snapshot()?)
     }
 
-    /// The tail of the log as a DIFF window ending at the last logged zxid.
-    pub fn window(
-        &mut self,
-        max_txns: usize,
-        max_bytes: usize,
-    ) -> Result<CommittedWindow, ReplicaError> {
-        // History before the newest snapshot exists only as that snapshot.
-        let snapshot_base = self.snaps.list()?.last().copied().unwrap_or(Zxid(0));
-        let mut tail: VecDeque<(Zxid, Vec<u8>)> = VecDeque::new();
-        let mut bytes = 0usize;
-        let mut base = snapshot_base;
-        for record in self.log.iter_from(snapshot_base)? {
-            let (zxid, txn) = record?;
-            bytes += txn.len();
-            tail.push_back((zxid, txn));
-            while tail.len() > max_txns || (bytes > max_bytes && tail.len() > 1) {
-                if let Some((z, t)) = tail.pop_front() {
-                    bytes -= t.len();
-                    base = z;
-                }
-            }
-        }
-        if tail.is_empty() {
-            base = self.last_logged();
-        }
-        let mut window = CommittedWindow::new(base, max_txns, max_bytes);
-        for (zxid, txn) in tail {
-            window.push(zxid, Arc::new(txn));
-        }
-        Ok(window)
+    /// The most recent applied transactions, for DIFF syncs: a new leader first applies its
+    /// whole log ([`Replica::catch_up`]), so then this ends at its last logged zxid.
+    pub fn recent_window(&self) -> CommittedWindow {
+        self.recent.clone()
+    }
+
+    /// Keep at most this much recent history (`zabd.commitLogCount`; bytes bound memory).
+    pub fn set_window_limits(&mut self, max_txns: usize, max_bytes: usize) {
+        self.recent.set_limits(max_txns, max_bytes);
     }
 
     pub fn disk(&self) -> Arc<dyn Disk> {
@@ -464,8 +461,9 @@ mod tests {
         r.truncate_after(z(2)).expect("truncate");
         assert_eq!(r.last_logged(), z(2));
         assert!(read_tree(&r.tree(), |t| t.exists("/n2") && !t.exists("/n3")));
-        let w = r.window(10, 1 << 20).expect("window");
+        let w = r.recent_window();
         assert_eq!(w.last(), z(2));
+        assert_eq!(w.len(), 2, "the cut tail left the DIFF window too");
     }
 
     #[test]

@@ -619,14 +619,15 @@ impl<'a> Raw<'a> {
             purge_interval: (purge_hours > 0)
                 .then(|| Duration::from_secs(u64::from(purge_hours) * 3600)),
         };
+        let max_diff = crate::zab::sync::MAX_DIFF_TXNS;
+        let fix = format!(
+            "give a number of transactions from 1 to {max_diff} (a learner further behind gets a \
+             snapshot), e.g. {}",
+            self.example("zabd.commitLogCount", "10000", false)
+        );
         let commit_log_count = self
-            .u32(
-                "zabd.commitLogCount",
-                1,
-                "10000",
-                "a number of transactions (1 or more)",
-            )?
-            .map_or(10_000, |n| n as usize);
+            .int("zabd.commitLogCount", 1, max_diff as i128, &fix)?
+            .map_or(10_000, |n| usize::try_from(n).unwrap_or(max_diff));
         let container_check_ms = self
             .u32(
                 "znode.container.checkIntervalMs",
@@ -1773,6 +1774,11 @@ clientPort = 2184
                 "70000 is too large (at most 65535)",
             ),
             ("clientPort=-5\n", "clientPort", "-5 is negative"),
+            (
+                "zabd.commitLogCount=20000\n",
+                "zabd.commitLogCount",
+                "20000 is too large (at most 16384)",
+            ),
             (
                 "minSessionTimeout=50000\n",
                 "minSessionTimeout",

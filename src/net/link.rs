@@ -11,8 +11,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Messages that may wait to be written before the link counts as stuck (a learner that far
-/// behind is dropped and resyncs).
-const OUTBOX: usize = 16 * 1024;
+/// behind is dropped and resyncs). Twice the largest DIFF, so that a sync (queued in one batch)
+/// plus the proposals made while it drains always fit. tokio's channel allocates as it fills,
+/// so an idle link costs nothing for this.
+const OUTBOX: usize = 2 * crate::zab::sync::MAX_DIFF_TXNS;
 /// At most this many queued messages are written per flush, so reading is never starved.
 const WRITE_BATCH: usize = 256;
 

@@ -14,11 +14,8 @@ impl Peer {
         let half_tick = self.tick() / 2;
         // The leader's whole log becomes committed in its epoch: apply what the tree lacks, and
         // offer the log's tail for DIFF syncs.
-        let window = match self.replica.catch_up().and_then(|_| {
-            self.replica
-                .window(self.config.commit_log_count, SYNC_WINDOW_BYTES)
-        }) {
-            Ok(window) => window,
+        let window = match self.replica.catch_up() {
+            Ok(_) => self.replica.recent_window(),
             Err(err) => return self.storage_failure(err),
         };
         show_tree(&self.board, &self.replica);

@@ -51,7 +51,7 @@ const GROUP_COMMIT_MAX_EVENTS: u32 = 64;
 const SNAP_CHUNK_BYTES: usize = 512 * 1024;
 /// The leader's in-memory history for DIFF syncs: at most this many bytes (and
 /// `commitLogCount` transactions).
-const SYNC_WINDOW_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const SYNC_WINDOW_BYTES: usize = 64 * 1024 * 1024;
 /// Connections that arrive on the quorum port while LOOKING wait for the outcome; at most this many.
 const MAX_PENDING_LEARNERS: usize = 256;
 

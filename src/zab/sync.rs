@@ -14,6 +14,14 @@ use std::sync::Arc;
 /// One committed transaction: its zxid and the opaque bytes the log and the tree understand.
 pub type Committed = (Zxid, Arc<Vec<u8>>);
 
+/// The most transactions a DIFF may carry, hence the largest window (`zabd.commitLogCount`).
+///
+/// A sync goes out in one batch on the learner's link, whose queue is bounded (a learner that
+/// stops reading is dropped, see `net::link`); the link's queue is sized at twice this, so a
+/// whole DIFF plus the proposals made meanwhile always fit. A larger DIFF could never be queued
+/// and the learner would retry forever; a learner further behind than this gets SNAP.
+pub const MAX_DIFF_TXNS: usize = 16 * 1024;
+
 /// The leader's recent committed history, oldest first, bounded in count and bytes.
 #[derive(Debug, Clone)]
 pub struct CommittedWindow {
@@ -34,7 +42,7 @@ impl CommittedWindow {
         CommittedWindow {
             entries: VecDeque::new(),
             bytes: 0,
-            max_entries: max_entries.max(1),
+            max_entries: max_entries.clamp(1, MAX_DIFF_TXNS),
             max_bytes: max_bytes.max(1),
             base,
             last: base,
@@ -43,6 +51,19 @@ impl CommittedWindow {
 
     pub fn last(&self) -> Zxid {
         self.last
+    }
+
+    /// An empty window with these limits whose history begins after `base` (after a TRUNC or
+    /// a SNAP replaced the state it described).
+    pub fn emptied(&self, base: Zxid) -> CommittedWindow {
+        CommittedWindow::new(base, self.max_entries, self.max_bytes)
+    }
+
+    /// New limits; the oldest entries fall out if the window is now over them.
+    pub fn set_limits(&mut self, max_entries: usize, max_bytes: usize) {
+        self.max_entries = max_entries.clamp(1, MAX_DIFF_TXNS);
+        self.max_bytes = max_bytes.max(1);
+        self.trim();
     }
 
     pub fn base(&self) -> Zxid {
@@ -65,6 +86,11 @@ impl CommittedWindow {
         self.bytes += txn.len();
         self.entries.push_back((zxid, txn));
         self.last = zxid;
+        self.trim();
+        true
+    }
+
+    fn trim(&mut self) {
         while self.entries.len() > self.max_entries
             || (self.bytes > self.max_bytes && self.entries.len() > 1)
         {
@@ -73,7 +99,6 @@ impl CommittedWindow {
                 self.base = z;
             }
         }
-        true
     }
 
     fn contains(&self, zxid: Zxid) -> bool {
@@ -238,6 +263,18 @@ mod tests {
             zxids(&decide(z(1, 7), &w)),
             vec![z(1, 8), z(1, 9), z(1, 10)]
         );
+    }
+
+    #[test]
+    fn no_window_holds_more_than_one_link_queue_can_take() {
+        let mut w = CommittedWindow::new(Zxid(0), usize::MAX, usize::MAX);
+        for c in 1..=(MAX_DIFF_TXNS as u32 + 10) {
+            w.push(z(1, c), Arc::new(Vec::new()));
+        }
+        assert_eq!(w.len(), MAX_DIFF_TXNS);
+        // So the largest DIFF fits, and anything older is a SNAP.
+        assert_eq!(zxids(&decide(w.base(), &w)).len(), MAX_DIFF_TXNS);
+        assert_eq!(decide(z(1, 5), &w).mode(), "SNAP");
     }
 
     #[test]
