@@ -8,7 +8,9 @@
 
 use crate::config::SnapshotPolicy;
 use crate::ids::Zxid;
-use crate::storage::{Disk, LogError, LogOptions, SnapError, SnapStore, TxnLog};
+use crate::storage::{
+    Disk, LogError, LogOptions, PendingSync, SnapError, SnapStore, Synced, TxnLog,
+};
 use crate::tree::{DataTree, TreeError, Txn, TxnResult};
 use crate::zab::sync::CommittedWindow;
 use serde::{Deserialize, Serialize};
@@ -299,6 +301,21 @@ impl Replica {
     /// Make everything appended durable (one fsync for all of it); the last durable zxid.
     pub fn sync(&mut self) -> Result<Zxid, ReplicaError> {
         Ok(self.log.sync()?)
+    }
+
+    /// The last zxid known durable in the log.
+    pub fn last_synced(&self) -> Zxid {
+        self.log.last_synced()
+    }
+
+    /// See [`TxnLog::begin_sync`]: an fsync of everything appended, to run off this thread.
+    pub fn begin_sync(&mut self) -> Result<Option<PendingSync>, ReplicaError> {
+        Ok(self.log.begin_sync()?)
+    }
+
+    /// See [`TxnLog::finish_sync`]; the last durable zxid.
+    pub fn finish_sync(&mut self, outcome: Result<Synced, LogError>) -> Result<Zxid, ReplicaError> {
+        Ok(self.log.finish_sync(outcome)?)
     }
 
     /// Apply one committed transaction to the tree.

@@ -56,6 +56,10 @@ impl Peer {
                     Ok(actions) => actions,
                     Err(cause) => return cause,
                 },
+                done = self.syncer.finished(), if self.syncer.busy() => match self.sync_finished(done) {
+                    Ok(synced) => core.on_logged(synced),
+                    Err(err) => return self.storage_failure(err),
+                },
                 ev = self.election_events.recv() => { self.serve_election_event(ev); continue }
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.leader_command(&mut core, cmd),
@@ -102,9 +106,9 @@ impl Peer {
                     }
                     actions
                 }
-                // Group commit: runs only when nothing else is ready, so one fsync covers every
-                // proposal appended since the last one.
-                _ = std::future::ready(()), if self.log_dirty => match self.leader_sync(&mut core) {
+                // Group commit: starts only when nothing else is ready, so one fsync covers
+                // every proposal appended since the last one (and while the last one ran).
+                _ = std::future::ready(()), if self.sync_startable() => match self.leader_sync(&mut core) {
                     Ok(actions) => actions,
                     Err(cause) => return cause,
                 },
@@ -113,7 +117,7 @@ impl Peer {
                 return cause;
             }
             if let Some((_, deadline)) = &self.leaving {
-                let drained = core.outstanding() == 0 && !self.log_dirty;
+                let drained = core.outstanding() == 0 && !self.log_dirty && !self.syncer.busy();
                 if drained || Instant::now() >= *deadline {
                     return self.hand_off(core, learners).await;
                 }
@@ -139,10 +143,13 @@ impl Peer {
         LookingCause::HandedOff
     }
 
-    /// Group commit on the leader: one fsync for everything appended, then its own ACK.
+    /// Group commit on the leader: start one fsync for everything appended; the leader's own
+    /// ACK follows when it returns (at once if all was durable already).
     fn leader_sync(&mut self, core: &mut LeaderCore) -> Result<Vec<LeaderAction>, LookingCause> {
-        let synced = self.sync_log()?;
-        Ok(core.on_logged(synced))
+        Ok(match self.start_sync()? {
+            Some(synced) => core.on_logged(synced),
+            None => Vec::new(),
+        })
     }
 
     /// A write or sync submitted on the leader itself.

@@ -63,6 +63,11 @@ impl Peer {
                         return cause;
                     }
                 }
+                done = self.syncer.finished(), if self.syncer.busy() => {
+                    if let Err(cause) = self.learner_synced(&link, done) {
+                        return cause;
+                    }
+                }
                 ev = self.election_events.recv() => self.serve_election_event(ev),
                 _ = &mut self.timer, if self.timer_id.is_some() => self.serve_timer(),
                 conn = self.quorum_conns.recv() => drop(conn),
@@ -108,7 +113,7 @@ impl Peer {
                 },
                 // Group commit: one fsync for every proposal logged since the last, then one
                 // cumulative ACK — never an ACK before the fsync that covers it.
-                _ = std::future::ready(()), if self.log_dirty => {
+                _ = std::future::ready(()), if self.sync_startable() => {
                     if let Err(cause) = self.learner_sync(&link) {
                         return cause;
                     }
@@ -117,10 +122,25 @@ impl Peer {
         }
     }
 
-    /// Group commit on a learner: one fsync, then one cumulative ACK (never before the fsync).
+    /// Group commit on a learner: start one fsync; the cumulative ACK follows when it returns
+    /// ([`Peer::learner_synced`]), never before. If all was durable already, ACK at once.
     fn learner_sync(&mut self, link: &Link) -> Result<(), LookingCause> {
-        let synced = self.sync_log()?;
-        if std::mem::take(&mut self.ack_due) {
+        if let Some(synced) = self.start_sync()? {
+            if std::mem::take(&mut self.ack_due) {
+                link.send(QuorumMessage::Ack { zxid: synced })
+                    .map_err(LookingCause::LeaderLost)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The group commit's fsync returned: ACK everything it made durable, if that is owed.
+    fn learner_synced(&mut self, link: &Link, done: Finished) -> Result<(), LookingCause> {
+        let ack_due = done.ack_due;
+        let synced = self
+            .sync_finished(done)
+            .map_err(|err| self.storage_failure(err))?;
+        if ack_due {
             link.send(QuorumMessage::Ack { zxid: synced })
                 .map_err(LookingCause::LeaderLost)?;
         }

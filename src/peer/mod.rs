@@ -36,9 +36,11 @@ mod leading;
 mod learners;
 mod learning;
 mod local;
+mod syncer;
 
 use learners::{Identified, Learners};
 use local::LocalRequests;
+use syncer::{Finished, LogSyncer};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 use tracing::{debug, info, warn};
@@ -137,8 +139,10 @@ pub struct Peer {
     timer_id: Option<TimerId>,
     quorum_conns: mpsc::Receiver<TcpStream>,
     pending_learners: Vec<TcpStream>,
-    /// Something was appended to the log since the last fsync (group commit pending).
+    /// Something was appended to the log that no fsync (running or done) covers yet.
     log_dirty: bool,
+    /// Runs the group commit's fsync off this loop.
+    syncer: LogSyncer,
     /// A follower owes the leader a cumulative ACK after the next fsync.
     ack_due: bool,
     /// Loop iterations since appends started waiting for an fsync.
@@ -264,6 +268,7 @@ impl Peer {
             quorum_conns,
             pending_learners: Vec::new(),
             log_dirty: false,
+            syncer: LogSyncer::new(),
             ack_due: false,
             unsynced_events: 0,
             sessions: SessionTracker::default(),
@@ -353,6 +358,11 @@ impl Peer {
         self.local.fail_all(SubmitError::LeaderLost);
         // Vote only with durable history: finish the group commit the last role left pending.
         self.ack_due = false;
+        if let Some(done) = self.syncer.drain().await {
+            if let Err(err) = self.sync_finished(done) {
+                warn!(sid = %self.me, %err, "the log's last fsync failed before the election");
+            }
+        }
         if self.log_dirty {
             if let Err(err) = self.replica.sync() {
                 warn!(sid = %self.me, %err, "cannot sync the log before the election");
@@ -446,14 +456,28 @@ impl Peer {
         let _ = self.on_timer();
     }
 
-    fn sync_log(&mut self) -> Result<Zxid, LookingCause> {
+    /// Start the group commit's fsync (see [`syncer`]) for everything appended so far. When
+    /// nothing needed syncing, returns the last durable zxid at once; otherwise the outcome
+    /// arrives later as a [`Finished`] (with `ack_due` carried along).
+    fn start_sync(&mut self) -> Result<Option<Zxid>, LookingCause> {
         self.log_dirty = false;
         self.unsynced_events = 0;
-        Counters::add(&self.board.counters.log_fsyncs, 1);
-        let started = std::time::Instant::now();
-        let synced = self.replica.sync();
-        self.board.counters.log_fsync_time.record(started.elapsed());
-        synced.map_err(|err| self.storage_failure(err))
+        match self.replica.begin_sync() {
+            Ok(Some(pending)) => {
+                Counters::add(&self.board.counters.log_fsyncs, 1);
+                let ack_due = std::mem::take(&mut self.ack_due);
+                self.syncer.start(pending, ack_due);
+                Ok(None)
+            }
+            Ok(None) => Ok(Some(self.replica.last_synced())),
+            Err(err) => Err(self.storage_failure(err)),
+        }
+    }
+
+    /// A group commit's fsync returned: the last durable zxid, or the storage failure.
+    fn sync_finished(&mut self, done: Finished) -> Result<Zxid, ReplicaError> {
+        self.board.counters.log_fsync_time.record(done.took);
+        self.replica.finish_sync(done.outcome)
     }
 
     /// Count loop iterations that pass while appends wait for their fsync.
@@ -467,7 +491,12 @@ impl Peer {
     /// burst); under sustained load that could be forever, so after a bounded number of events
     /// it goes first.
     fn sync_overdue(&self) -> bool {
-        self.log_dirty && self.unsynced_events >= GROUP_COMMIT_MAX_EVENTS
+        self.sync_startable() && self.unsynced_events >= GROUP_COMMIT_MAX_EVENTS
+    }
+
+    /// Appends wait for an fsync and none is running: the next group commit may start.
+    fn sync_startable(&self) -> bool {
+        self.log_dirty && !self.syncer.busy()
     }
 
     /// Milliseconds on the peer's monotonic clock.

@@ -24,6 +24,15 @@ pub trait DiskFile: Send + std::fmt::Debug {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// A handle that makes every byte written *so far* durable when run, from another thread,
+    /// while this handle goes on appending (an fsync that overlaps the next batch's writes).
+    fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>>;
+}
+
+/// One pending fsync of a file, runnable off the thread that writes it. It promises durability
+/// of what was written before [`DiskFile::sync_handle`] was called, no more.
+pub trait SyncHandle: Send + std::fmt::Debug {
+    fn sync(self: Box<Self>) -> io::Result<()>;
 }
 
 pub trait Disk: Send + Sync + std::fmt::Debug {
@@ -119,6 +128,21 @@ impl DiskFile for RealFile {
 
     fn len(&self) -> u64 {
         self.len
+    }
+
+    fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>> {
+        // A second descriptor of the same open file: fdatasync on it flushes the file's pages,
+        // including everything written through `self` before this call.
+        Ok(Box::new(RealSyncHandle(self.file.try_clone()?)))
+    }
+}
+
+#[derive(Debug)]
+struct RealSyncHandle(std::fs::File);
+
+impl SyncHandle for RealSyncHandle {
+    fn sync(self: Box<Self>) -> io::Result<()> {
+        self.0.sync_data()
     }
 }
 

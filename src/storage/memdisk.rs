@@ -26,7 +26,7 @@
 //! [`MemDisk::fail_next_syncs`] (fsync reports EIO). Counters of file and directory syncs let a
 //! test check group commit.
 
-use super::disk::{parent_of, Disk, DiskFile};
+use super::disk::{parent_of, Disk, DiskFile, SyncHandle};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -80,6 +80,25 @@ impl Inode {
         self.durable
             .extend_from_slice(self.data.get(keep..).unwrap_or(&[]));
         self.dirty_from = usize::MAX;
+    }
+
+    /// Make only the first `len` bytes durable (a sync handle taken when the file was that
+    /// long): the least a real fsync started then guarantees.
+    fn sync_prefix(&mut self, len: usize) {
+        let len = len.min(self.data.len());
+        if self.dirty_from >= len {
+            return; // below dirty_from data and durable already agree
+        }
+        self.durable
+            .truncate(self.dirty_from.min(self.durable.len()));
+        let from = self.durable.len();
+        self.durable
+            .extend_from_slice(self.data.get(from..len).unwrap_or(&[]));
+        self.dirty_from = if len >= self.data.len() {
+            usize::MAX
+        } else {
+            len
+        };
     }
 }
 
@@ -277,6 +296,53 @@ impl DiskFile for MemFile {
     fn len(&self) -> u64 {
         self.with(|s, id| Ok(s.inodes.get(&id).map_or(0, |i| i.data.len() as u64)))
             .unwrap_or(0)
+    }
+
+    fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>> {
+        let len = self.with(|s, id| Ok(s.inodes.get(&id).map_or(0, |i| i.data.len())))?;
+        Ok(Box::new(MemSyncHandle {
+            disk: self.disk.clone(),
+            inode: self.inode,
+            generation: self.generation,
+            len,
+        }))
+    }
+}
+
+/// A pending fsync of a [`MemDisk`] file: makes durable only what was written before it was
+/// taken, so a crash while it "runs" loses everything after.
+struct MemSyncHandle {
+    disk: MemDisk,
+    inode: u64,
+    generation: u64,
+    len: usize,
+}
+
+impl std::fmt::Debug for MemSyncHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemSyncHandle")
+            .field("inode", &self.inode)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl SyncHandle for MemSyncHandle {
+    fn sync(self: Box<Self>) -> io::Result<()> {
+        let mut s = self.disk.lock();
+        if s.generation != self.generation {
+            return Err(io::Error::other(
+                "sync handle taken before a simulated crash",
+            ));
+        }
+        s.take_sync_fault()?;
+        let inode = s
+            .inodes
+            .get_mut(&self.inode)
+            .ok_or_else(|| io::Error::other("inode vanished"))?;
+        inode.sync_prefix(self.len);
+        s.file_syncs += 1;
+        Ok(())
     }
 }
 

@@ -9,8 +9,8 @@ pub mod resync;
 pub mod snapshot;
 pub mod txnlog;
 
-pub use disk::{Disk, DiskFile, RealDisk};
+pub use disk::{Disk, DiskFile, RealDisk, SyncHandle};
 pub use epoch::{EpochError, EpochStore};
 pub use memdisk::MemDisk;
 pub use snapshot::{SnapError, SnapPurge, SnapStore};
-pub use txnlog::{LogError, LogIter, LogOptions, Recovery, TornTail, TxnLog};
+pub use txnlog::{LogError, LogIter, LogOptions, PendingSync, Recovery, Synced, TornTail, TxnLog};

@@ -36,7 +36,7 @@
 //! after a crash that persisted the size but not the data; a real record header can never be
 //! all zeros because its checksum would not match.
 
-use super::disk::{Disk, DiskFile};
+use super::disk::{Disk, DiskFile, SyncHandle};
 use crate::ids::Zxid;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -156,6 +156,42 @@ pub struct TxnLog {
     /// the dirty pages and cleared the error, so retrying could report success for data that is
     /// gone (the PostgreSQL "fsyncgate" lesson). Only a restart, which rereads the disk, is safe.
     poisoned: bool,
+    /// Bumped by every truncation, so that a [`PendingSync`] begun before one cannot mark
+    /// records durable that the truncation replaced.
+    history: u64,
+}
+
+/// An fsync begun by [`TxnLog::begin_sync`], to be run anywhere (typically a blocking thread)
+/// while the log goes on taking appends; hand its outcome to [`TxnLog::finish_sync`].
+#[derive(Debug)]
+pub struct PendingSync {
+    handle: Box<dyn SyncHandle>,
+    path: PathBuf,
+    synced: Synced,
+}
+
+/// What a finished [`PendingSync`] made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    /// Every record up to this zxid.
+    pub upto: Zxid,
+    history: u64,
+}
+
+impl PendingSync {
+    /// The zxid this sync makes durable once it has run.
+    pub fn upto(&self) -> Zxid {
+        self.synced.upto
+    }
+
+    /// The fsync itself (blocking).
+    pub fn run(self) -> Result<Synced, LogError> {
+        let path = self.path;
+        self.handle
+            .sync()
+            .map_err(|source| LogError::Io { path, source })?;
+        Ok(self.synced)
+    }
 }
 
 impl TxnLog {
@@ -315,6 +351,7 @@ impl TxnLog {
             buf: Vec::new(),
             last_appended: last,
             last_synced: last,
+            history: 0,
             poisoned: false,
         };
         Ok((log, recovery))
@@ -390,6 +427,46 @@ impl TxnLog {
         Ok(self.last_synced)
     }
 
+    /// Start a group commit without waiting for it: write what is buffered and return the
+    /// fsync to run elsewhere, covering every record appended so far (`None` when all is
+    /// durable already). Appends may go on meanwhile; they need a later sync.
+    pub fn begin_sync(&mut self) -> Result<Option<PendingSync>, LogError> {
+        self.usable()?;
+        if self.last_synced == self.last_appended && self.buf.is_empty() {
+            return Ok(None);
+        }
+        let result = self.flush();
+        self.poison_on_err(result)?;
+        let path = self.current_path();
+        let Some(writer) = self.writer.as_ref() else {
+            return Ok(None);
+        };
+        let handle = writer.sync_handle().map_err(|source| LogError::Io {
+            path: path.clone(),
+            source,
+        });
+        let handle = self.poison_on_err(handle)?;
+        Ok(Some(PendingSync {
+            handle,
+            path,
+            synced: Synced {
+                upto: self.last_appended,
+                history: self.history,
+            },
+        }))
+    }
+
+    /// Record the outcome of a [`PendingSync`]; returns the last durable zxid. A failed fsync
+    /// poisons the log as [`TxnLog::sync`] does. A sync begun before a truncation counts for
+    /// nothing (what it covered may have been replaced).
+    pub fn finish_sync(&mut self, outcome: Result<Synced, LogError>) -> Result<Zxid, LogError> {
+        let synced = self.poison_on_err(outcome)?;
+        if synced.history == self.history && synced.upto > self.last_synced {
+            self.last_synced = synced.upto.min(self.last_appended);
+        }
+        Ok(self.last_synced)
+    }
+
     /// Records with zxid > `after`, up to the last appended one (durable or not: the caller
     /// decides what it may send). Starts at the segment that can hold `after`'s successor, found
     /// by file name. The iterator reads the files independently of this log; records appended
@@ -437,6 +514,7 @@ impl TxnLog {
     }
 
     fn truncate_inner(&mut self, zxid: Zxid) -> Result<(), LogError> {
+        self.history += 1;
         self.flush()?;
         self.writer = None;
         while let Some(seg) = self.segments.last() {

@@ -770,3 +770,82 @@ fn bench_realdisk_fsync_and_group_commit() {
         );
     }
 }
+
+#[test]
+fn a_sync_run_off_the_writer_covers_what_came_before_it_and_nothing_after() {
+    let (disk, mut log) = filled(3, 1 << 20);
+    for z in 4..=6 {
+        log.append(Zxid(z), &payload(z)).expect("append");
+    }
+    let pending = log.begin_sync().expect("begin").expect("something to sync");
+    assert_eq!(pending.upto(), Zxid(6));
+    // Appends go on while the fsync "runs" elsewhere.
+    for z in 7..=9 {
+        log.append(Zxid(z), &payload(z)).expect("append");
+    }
+    let outcome = std::thread::spawn(move || pending.run())
+        .join()
+        .expect("sync thread");
+    assert_eq!(log.finish_sync(outcome).expect("finish"), Zxid(6));
+    assert_eq!(log.last_synced(), Zxid(6));
+    drop(log);
+    disk.crash();
+    let (mut log, _) = open(&disk, 1 << 20).expect("reopen");
+    assert_eq!(
+        records(&mut log, 0),
+        expected(1..=6),
+        "7..9 were never synced"
+    );
+}
+
+#[test]
+fn nothing_to_sync_begins_nothing() {
+    let (_disk, mut log) = filled(3, 1 << 20);
+    assert!(log.begin_sync().expect("begin").is_none());
+}
+
+#[test]
+fn a_sync_begun_before_a_truncation_counts_for_nothing() {
+    let (_disk, mut log) = filled(3, 1 << 20);
+    for z in 4..=6 {
+        log.append(Zxid(z), &payload(z)).expect("append");
+    }
+    let pending = log.begin_sync().expect("begin").expect("something to sync");
+    log.truncate_after(Zxid(4)).expect("truncate");
+    // A new history after the cut, not yet synced.
+    log.append(Zxid(5), &payload(5)).expect("append");
+    let outcome = pending.run();
+    assert_eq!(log.finish_sync(outcome).expect("finish"), Zxid(4));
+}
+
+#[test]
+fn a_failed_background_sync_poisons_the_log() {
+    let (disk, mut log) = filled(3, 1 << 20);
+    log.append(Zxid(4), &payload(4)).expect("append");
+    let pending = log.begin_sync().expect("begin").expect("something to sync");
+    disk.fail_next_syncs(1);
+    let outcome = pending.run();
+    assert!(log.finish_sync(outcome).is_err());
+    assert!(matches!(
+        log.append(Zxid(5), &payload(5)),
+        Err(LogError::Poisoned { .. })
+    ));
+}
+
+#[test]
+fn a_background_sync_works_on_real_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let disk: Arc<dyn Disk> = Arc::new(RealDisk);
+    let (mut log, _) = TxnLog::open(tmp.path(), Arc::clone(&disk), opts(1 << 20)).expect("open");
+    for z in 1..=5 {
+        log.append(Zxid(z), &payload(z)).expect("append");
+    }
+    let pending = log.begin_sync().expect("begin").expect("something to sync");
+    let outcome = std::thread::spawn(move || pending.run())
+        .join()
+        .expect("sync thread");
+    assert_eq!(log.finish_sync(outcome).expect("finish"), Zxid(5));
+    drop(log);
+    let (mut log, _) = TxnLog::open(tmp.path(), disk, opts(1 << 20)).expect("reopen");
+    assert_eq!(records(&mut log, 0), expected(1..=5));
+}

@@ -1,0 +1,93 @@
+//! Group commit off the peer loop.
+//!
+//! An fsync takes from a tenth of a millisecond to tens of milliseconds. Run on the peer loop it
+//! stalls everything else for that long: a leader could neither propose the writes that arrived
+//! meanwhile nor count the ACKs that came in, so every write waited for a whole extra fsync.
+//! Here the loop only *starts* an fsync ([`crate::storage::TxnLog::begin_sync`]: the buffered
+//! records are written, the fsync covers everything appended so far) and goes on appending;
+//! the fsync runs on a blocking thread and comes back as a [`Finished`] the loop reacts to (the
+//! leader counts its own ACK, a follower sends its cumulative ACK). One fsync runs at a time; the
+//! records appended while it runs form the next group.
+//!
+//! The protocol rule is unchanged: nothing is acknowledged before the fsync that covers it has
+//! returned. Under the `sim` feature the fsync runs inline (so that runs replay exactly) and
+//! its outcome is still delivered through the channel, as a later event.
+
+use crate::storage::{LogError, PendingSync, Synced};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A finished fsync, as the peer loop receives it.
+#[derive(Debug)]
+pub(super) struct Finished {
+    pub outcome: Result<Synced, LogError>,
+    /// How long the fsync took (for the fsync-time histogram).
+    pub took: Duration,
+    /// A follower owes the leader a cumulative ACK once this fsync is done.
+    pub ack_due: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct LogSyncer {
+    done_tx: mpsc::UnboundedSender<Finished>,
+    done_rx: mpsc::UnboundedReceiver<Finished>,
+    busy: bool,
+}
+
+impl LogSyncer {
+    pub fn new() -> LogSyncer {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        LogSyncer {
+            done_tx,
+            done_rx,
+            busy: false,
+        }
+    }
+
+    /// An fsync is running (its [`Finished`] has not been taken yet).
+    pub fn busy(&self) -> bool {
+        self.busy
+    }
+
+    /// Run `pending` off the loop. The caller starts one only when [`LogSyncer::busy`] is false.
+    pub fn start(&mut self, pending: PendingSync, ack_due: bool) {
+        self.busy = true;
+        let done = self.done_tx.clone();
+        let work = move || {
+            let started = std::time::Instant::now();
+            let outcome = pending.run();
+            // The receiver lives as long as the peer; if it is gone nobody waits for this.
+            let _ = done.send(Finished {
+                outcome,
+                took: started.elapsed(),
+                ack_due,
+            });
+        };
+        #[cfg(not(feature = "sim"))]
+        drop(tokio::task::spawn_blocking(work));
+        #[cfg(feature = "sim")]
+        work();
+    }
+
+    /// The running fsync's outcome; pending forever when none runs (guard with `busy()`).
+    pub async fn finished(&mut self) -> Finished {
+        match self.done_rx.recv().await {
+            Some(finished) => {
+                self.busy = false;
+                finished
+            }
+            // Cannot happen: this struct holds a sender.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Wait for the running fsync, if any (before a role change: what it covers must be known
+    /// durable, or known failed, before this server votes or syncs again).
+    pub async fn drain(&mut self) -> Option<Finished> {
+        if self.busy {
+            Some(self.finished().await)
+        } else {
+            None
+        }
+    }
+}
