@@ -344,11 +344,14 @@ impl Replica {
     /// whole log becomes committed in its epoch).
     pub fn catch_up(&mut self) -> Result<usize, ReplicaError> {
         let from = self.last_applied();
-        let records: Vec<(Zxid, Vec<u8>)> = self.log.iter_from(from)?.collect::<Result<_, _>>()?;
-        for (zxid, bytes) in &records {
-            self.apply(*zxid, bytes)?;
+        // One record at a time: a long log never has to fit in memory twice.
+        let mut applied = 0;
+        for record in self.log.iter_from(from)? {
+            let (zxid, bytes) = record?;
+            self.apply(zxid, &bytes)?;
+            applied += 1;
         }
-        Ok(records.len())
+        Ok(applied)
     }
 
     /// TRUNC: cut every record after `to` and rebuild the tree from what remains.

@@ -16,9 +16,11 @@
 //! Everything is hashed in big-endian byte order, so digests agree across machines.
 
 use super::txn::Acl;
-use crc::{Crc, CRC_64_XZ};
+use crc::{Crc, Table, CRC_64_XZ};
 
-const CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_XZ);
+/// Slice-by-16 tables (32 KiB, built at compile time): several times faster than the bytewise
+/// default on data, which made hashing most of the cost of replaying a log. Same checksums.
+const CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_XZ);
 
 /// The CRC-64 of a node's data, cached alongside it.
 pub(crate) fn data_digest(data: &[u8]) -> u64 {
