@@ -442,16 +442,18 @@ impl LeaderCore {
             return out;
         }
         self.half_ticks = self.half_ticks.saturating_add(1);
-        let limit = if self.phase == LeaderPhase::Serving {
-            self.setup.sync_limit_half_ticks
-        } else {
-            self.setup.init_limit_half_ticks
-        };
         let mut expired = Vec::new();
         for (sid, l) in self.learners.iter_mut() {
             l.silent = l.silent.saturating_add(1);
+            // A learner still syncing (maybe loading a large SNAP, deaf to pings meanwhile)
+            // has initLimit, as in ZooKeeper; only a serving one is held to syncLimit.
+            let limit = if l.stage == Stage::UpToDate {
+                self.setup.sync_limit_half_ticks
+            } else {
+                self.setup.init_limit_half_ticks
+            };
             if l.silent > limit {
-                expired.push(*sid);
+                expired.push((*sid, limit));
             } else {
                 out.push(LeaderAction::Send {
                     to: *sid,
@@ -459,7 +461,7 @@ impl LeaderCore {
                 });
             }
         }
-        for sid in expired {
+        for (sid, limit) in expired {
             self.learners.remove(&sid);
             out.push(LeaderAction::Disconnect {
                 sid,

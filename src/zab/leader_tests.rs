@@ -240,6 +240,42 @@ fn pings_go_out_every_half_tick_and_a_silent_quorum_makes_the_leader_step_down()
 }
 
 #[test]
+fn a_learner_still_syncing_has_init_limit_and_a_serving_one_sync_limit() {
+    let mut l = serving_leader();
+    // Observer 4 joins the serving leader and gets its sync, then says nothing (as while it
+    // loads a large snapshot).
+    l.on_message(Sid(4), info(4, LearnerType::Observer, 0));
+    l.on_message(Sid(4), ack_epoch(0, false));
+    let dropped = |out: &[LeaderAction]| {
+        out.iter()
+            .any(|a| matches!(a, LeaderAction::Disconnect { sid, .. } if *sid == Sid(4)))
+    };
+    let mut dropped_at = None;
+    for i in 1..=21 {
+        let out = l.on_half_tick();
+        l.on_message(Sid(1), QuorumMessage::Ping);
+        if dropped(&out) {
+            dropped_at = Some(i);
+            break;
+        }
+    }
+    assert_eq!(
+        dropped_at,
+        Some(21),
+        "initLimit (20 half-ticks), not syncLimit (10)"
+    );
+    // Follower 1, serving, is held to syncLimit.
+    let mut stepped_at = None;
+    for i in 1..=11 {
+        if steps_down(&l.on_half_tick()) {
+            stepped_at = Some(i);
+            break;
+        }
+    }
+    assert_eq!(stepped_at, Some(11));
+}
+
+#[test]
 fn losing_the_only_follower_connection_steps_down_at_once() {
     let mut l = serving_leader();
     assert!(steps_down(&l.on_disconnected(Sid(1))));
