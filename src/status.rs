@@ -182,6 +182,10 @@ pub struct Counters {
     /// How long those fsyncs took.
     pub log_fsync_time: FsyncTimes,
     pub txns_committed: AtomicU64,
+    /// Learners this leader synced by DIFF (TRUNC included: it is a DIFF after a cut) and by
+    /// SNAP (ZooKeeper's `diff_count` / `snap_count`).
+    pub diff_syncs: AtomicU64,
+    pub snap_syncs: AtomicU64,
     /// Client request latency (`Latency min/avg/max`); resettable.
     pub request_latency: LatencyStats,
 }

@@ -226,6 +226,65 @@ async fn acknowledged_writes_survive_a_leader_crash_mid_stream_and_the_old_leade
     }
 }
 
+/// A server that was a follower while the writes happened becomes leader and syncs a lagging
+/// server by DIFF from the history it kept as it applied (not by reading its log back), and a
+/// server further behind than `commitLogCount` by SNAP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_syncs_by_diff_from_what_it_applied_as_a_follower_and_by_snap_beyond_it() {
+    let mut c = Cluster::start_with(3, |cfg| cfg.commit_log_count = 40).await;
+    let first = c.stable().await;
+    let lagging = c
+        .servers
+        .keys()
+        .copied()
+        .find(|id| *id != first)
+        .expect("a follower");
+    c.kill(lagging).await;
+    for i in 0..30u64 {
+        c.create(first, &format!("/d{i}")).await.expect("write");
+    }
+    // The leader goes; the other follower (which only applied those writes) must lead, since
+    // the lagging server's log is older.
+    c.kill(first).await;
+    c.start_one(lagging).await;
+    let leader = c.stable().await;
+    assert!(leader != first && leader != lagging);
+    let counters = |c: &Cluster, id: u64| {
+        let b = &c.servers[&id].board;
+        (
+            b.counters
+                .diff_syncs
+                .load(std::sync::atomic::Ordering::Relaxed),
+            b.counters
+                .snap_syncs
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    assert_eq!(
+        counters(&c, leader),
+        (1, 0),
+        "30 behind with a 40-txn window: DIFF"
+    );
+    for i in 0..30 {
+        assert!(c.has(lagging, &format!("/d{i}")), "{lagging} lacks /d{i}");
+    }
+    // Now 50 more while the old leader is away: beyond the window, so SNAP.
+    for i in 30..80u64 {
+        c.create(leader, &format!("/d{i}")).await.expect("write");
+    }
+    c.start_one(first).await;
+    assert_eq!(c.stable().await, leader);
+    assert_eq!(
+        counters(&c, leader),
+        (1, 1),
+        "50 behind with a 40-txn window: SNAP"
+    );
+    c.digests_agree().await;
+    for i in 0..80 {
+        assert!(c.has(first, &format!("/d{i}")), "{first} lacks /d{i}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_restart_recovers_every_acknowledged_write_from_disk() {
     let mut c = Cluster::start(3).await;

@@ -18,6 +18,16 @@ impl Peer {
             Ok(_) => self.replica.recent_window(),
             Err(err) => return self.storage_failure(err),
         };
+        // The window must end where the log does, or the sync decisions would be wrong. It
+        // always does (it is fed by every apply); if that ever broke, an empty window at the
+        // log's end is the safe fallback: anyone behind gets SNAP.
+        let last = self.replica.last_logged();
+        let window = if window.last() == last {
+            window
+        } else {
+            tracing::error!(sid = %self.me, window = %window.last(), log = %last, "DIFF window out of step with the log; syncing by SNAP");
+            window.emptied(last)
+        };
         show_tree(&self.board, &self.replica);
         let setup = LeaderSetup {
             me: self.me,
@@ -316,6 +326,9 @@ impl Peer {
                     self.board.update(|s| s.phase = ZabPhase::Synchronization);
                 }
                 LeaderAction::Send { to, msg } => {
+                    if let QuorumMessage::SyncStart { .. } = msg {
+                        Counters::add(&self.board.counters.diff_syncs, 1);
+                    }
                     if msg == QuorumMessage::UpToDate {
                         info!(sid = %self.me, learner = %to, epoch = ?core.epoch(), "learner synced and serving");
                     }
@@ -423,6 +436,7 @@ impl Peer {
 
     /// SNAP: the whole tree, in bounded chunks, after a SYNCSTART that says so.
     fn send_snapshot(&self, learners: &Learners, to: Sid, zxid: Zxid) -> Result<(), String> {
+        Counters::add(&self.board.counters.snap_syncs, 1);
         let bytes = self.replica.snapshot_bytes().map_err(|e| e.to_string())?;
         info!(sid = %self.me, learner = %to, %zxid, bytes = bytes.len(), "SNAP");
         learners.send(

@@ -611,6 +611,8 @@ pub const MNTR_KEYS: &[&str] = &[
     "zk_proposal_count",
     "zk_looking_count",
     "zk_bytes_received_count",
+    "zk_diff_count",
+    "zk_snap_count",
     // zabd's own
     "zk_digest",
     "zk_current_epoch",
@@ -750,6 +752,8 @@ pub fn mntr_values(ctx: &Context<'_>) -> Vec<(&'static str, MntrValue)> {
             "zk_notifications_received" => count(&c.notifications_received),
             "zk_notifications_dropped" => count(&c.notifications_dropped),
             "zk_log_fsyncs" => count(&c.log_fsyncs),
+            "zk_diff_count" => count(&c.diff_syncs),
+            "zk_snap_count" => count(&c.snap_syncs),
             "zk_txns_committed" => count(&c.txns_committed),
             _ => continue,
         };
