@@ -74,31 +74,28 @@ impl Inode {
         }
     }
 
-    fn sync(&mut self) {
-        let keep = self.dirty_from.min(self.durable.len()).min(self.data.len());
-        self.durable.truncate(keep);
-        self.durable
-            .extend_from_slice(self.data.get(keep..).unwrap_or(&[]));
-        self.dirty_from = usize::MAX;
-    }
-
-    /// Make only the first `len` bytes durable (a sync handle taken when the file was that
-    /// long): the least a real fsync started then guarantees.
+    /// Make the first `len` bytes durable (all of them with `usize::MAX`). A sync handle taken
+    /// when the file was `len` long promises no more: the least a real fsync started then does.
     fn sync_prefix(&mut self, len: usize) {
         let len = len.min(self.data.len());
+        if len == self.data.len() {
+            // Everything: the durable content becomes the current one (shorter too, after a
+            // truncation).
+            let keep = self.dirty_from.min(self.durable.len()).min(self.data.len());
+            self.durable.truncate(keep);
+            self.durable
+                .extend_from_slice(self.data.get(keep..).unwrap_or(&[]));
+            self.dirty_from = usize::MAX;
+            return;
+        }
         if self.dirty_from >= len {
             return; // below dirty_from data and durable already agree
         }
+        let keep = self.dirty_from.min(self.durable.len());
+        self.durable.truncate(keep);
         self.durable
-            .truncate(self.dirty_from.min(self.durable.len()));
-        let from = self.durable.len();
-        self.durable
-            .extend_from_slice(self.data.get(from..len).unwrap_or(&[]));
-        self.dirty_from = if len >= self.data.len() {
-            usize::MAX
-        } else {
-            len
-        };
+            .extend_from_slice(self.data.get(keep..len).unwrap_or(&[]));
+        self.dirty_from = len;
     }
 }
 
@@ -110,6 +107,18 @@ fn not_found(path: &Path) -> io::Error {
 }
 
 impl State {
+    /// An fsync of the first `len` bytes of inode `id` (may fail by injected fault).
+    fn sync_file(&mut self, id: u64, len: usize) -> io::Result<()> {
+        self.take_sync_fault()?;
+        let inode = self
+            .inodes
+            .get_mut(&id)
+            .ok_or_else(|| io::Error::other("inode vanished"))?;
+        inode.sync_prefix(len);
+        self.file_syncs += 1;
+        Ok(())
+    }
+
     fn inode_of(&self, path: &Path) -> io::Result<u64> {
         self.live.get(path).copied().ok_or_else(|| not_found(path))
     }
@@ -281,16 +290,7 @@ impl DiskFile for MemFile {
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.with(|s, id| {
-            s.take_sync_fault()?;
-            let inode = s
-                .inodes
-                .get_mut(&id)
-                .ok_or_else(|| io::Error::other("inode vanished"))?;
-            inode.sync();
-            s.file_syncs += 1;
-            Ok(())
-        })
+        self.with(|s, id| s.sync_file(id, usize::MAX))
     }
 
     fn len(&self) -> u64 {
@@ -335,14 +335,7 @@ impl SyncHandle for MemSyncHandle {
                 "sync handle taken before a simulated crash",
             ));
         }
-        s.take_sync_fault()?;
-        let inode = s
-            .inodes
-            .get_mut(&self.inode)
-            .ok_or_else(|| io::Error::other("inode vanished"))?;
-        inode.sync_prefix(self.len);
-        s.file_syncs += 1;
-        Ok(())
+        s.sync_file(self.inode, self.len)
     }
 }
 
@@ -447,7 +440,7 @@ impl Disk for MemDisk {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length too large"))?;
         inode.dirty_from = inode.dirty_from.min(len).min(inode.data.len());
         inode.data.resize(len, 0);
-        inode.sync();
+        inode.sync_prefix(usize::MAX);
         s.file_syncs += 1;
         Ok(())
     }
@@ -563,6 +556,35 @@ mod tests {
         disk.crash();
         assert_eq!(disk.read(&a).expect("read"), Some(b"`b".to_vec()));
         assert!(disk.flip_bit(&a, 9, 0).is_err());
+    }
+
+    #[test]
+    fn a_sync_handle_makes_durable_what_was_written_before_it_and_never_less() {
+        let disk = MemDisk::new();
+        disk.create_dir_all(&dir()).expect("mkdir");
+        disk.sync_dir(&dir()).expect("sync dir");
+        let a = dir().join("a");
+        let mut f = disk.create_new(&a).expect("create");
+        disk.sync_dir(&dir()).expect("sync dir");
+        f.write_all(b"first").expect("write");
+        let handle = f.sync_handle().expect("handle");
+        f.write_all(b"-second").expect("write");
+        handle.sync().expect("sync");
+        disk.crash();
+        assert_eq!(disk.read(&a).expect("read"), Some(b"first".to_vec()));
+
+        // A full sync after the handle was taken is not undone by the handle running late.
+        let mut f = disk.open_append(&a).expect("open");
+        f.write_all(b"+more").expect("write");
+        let handle = f.sync_handle().expect("handle");
+        f.write_all(b"+rest").expect("write");
+        f.sync().expect("sync");
+        handle.sync().expect("late sync");
+        disk.crash();
+        assert_eq!(
+            disk.read(&a).expect("read"),
+            Some(b"first+more+rest".to_vec())
+        );
     }
 
     #[test]
