@@ -119,7 +119,9 @@ pub struct Replica {
     snaps: SnapStore,
     tree: SharedTree,
     policy: SnapshotPolicy,
-    /// Committed transactions applied since the last snapshot was started.
+    /// Transactions applied since the last snapshot was started, replayed ones included: a
+    /// server restarted often must not replay an ever longer log because the count began
+    /// again at zero after each restart.
     since_snapshot: u64,
     /// Snapshot after this many (between half and all of snapCount, fixed per server, so that
     /// the servers of an ensemble do not all snapshot at once).
@@ -204,7 +206,6 @@ impl Replica {
     /// since the last one (only committed state is ever snapshotted).
     pub fn apply_committed(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<TxnResult, ReplicaError> {
         let result = self.apply(zxid, bytes)?;
-        self.since_snapshot += 1;
         self.reap_snapshot()?;
         if self.since_snapshot >= self.threshold && self.job.is_none() {
             self.start_snapshot();
@@ -332,6 +333,7 @@ impl Replica {
         })?;
         // The tree refused anything out of order above, so the window takes it.
         self.recent.push(zxid, Arc::new(bytes.to_vec()));
+        self.since_snapshot += 1;
         Ok(result)
     }
 
@@ -367,6 +369,7 @@ impl Replica {
             Ok(t.last_applied())
         })?;
         self.recent = self.recent.emptied(base);
+        self.since_snapshot = 0;
         self.catch_up()?;
         Ok(())
     }
@@ -385,6 +388,7 @@ impl Replica {
         }
         write_tree(&self.tree, |t| *t = tree);
         self.recent = self.recent.emptied(zxid);
+        self.since_snapshot = 0;
         Ok(())
     }
 
@@ -547,6 +551,56 @@ mod tests {
         let r = open(&disk);
         assert_eq!(r.last_applied(), z(40));
         assert_eq!(read_tree(&r.tree(), |t| t.digest()), digest);
+    }
+
+    #[tokio::test]
+    async fn a_server_restarted_more_often_than_snap_count_still_snapshots() {
+        let disk = MemDisk::new();
+        let policy = SnapshotPolicy {
+            snap_count: 10,
+            retain: 3,
+            purge_interval: None,
+        };
+        // Seven transactions per life, fewer than this server's threshold (snapCount 10 gives
+        // 5 to 9 depending on the spread; pick a spread that gives 8 or 9).
+        let spread = (0..100u64)
+            .find(|s| {
+                let mut r = open(&MemDisk::new());
+                r.set_policy(policy.clone(), *s);
+                r.threshold >= 8
+            })
+            .expect("a spread with a threshold above 7");
+        let mut c = 0;
+        for _life in 0..3 {
+            let mut r = open(&disk);
+            r.set_policy(policy.clone(), spread);
+            for _ in 0..7 {
+                c += 1;
+                let txn = create(&format!("/n{c}"), z(c));
+                r.append(z(c), &txn).expect("append");
+                r.sync().expect("sync");
+                r.apply_committed(z(c), &txn).expect("apply");
+            }
+            for _ in 0..100 {
+                r.reap_snapshot().expect("reap");
+                if r.job.is_none() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            drop(r);
+            disk.crash();
+        }
+        let snaps = Replica::open(Path::new("/d"), Path::new("/l"), Arc::new(disk.clone()))
+            .expect("open")
+            .snaps
+            .list()
+            .expect("list");
+        assert!(
+            !snaps.is_empty(),
+            "21 txns over three lives of 7 with a threshold of at most 10: replayed \
+             transactions count, so a snapshot was taken"
+        );
     }
 
     #[test]
