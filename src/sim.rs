@@ -94,6 +94,7 @@ fn config(id: u64, voters: u64, observers: u64, data: PathBuf) -> Config {
         commit_log_count: 25,
         container_check: Duration::from_millis(60_000),
         containers_per_minute: 10_000,
+        quorum_auth: crate::auth::Policy::off(),
         admin: Default::default(),
         metrics: None,
     }

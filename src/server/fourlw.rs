@@ -620,6 +620,7 @@ pub const MNTR_KEYS: &[&str] = &[
     "zk_notifications_sent",
     "zk_notifications_received",
     "zk_notifications_dropped",
+    "zk_quorum_auth_refused",
     "zk_log_fsyncs",
     "zk_txns_committed",
 ];
@@ -749,6 +750,7 @@ pub fn mntr_values(ctx: &Context<'_>) -> Vec<(&'static str, MntrValue)> {
             "zk_notifications_sent" => count(&c.notifications_sent),
             "zk_notifications_received" => count(&c.notifications_received),
             "zk_notifications_dropped" => count(&c.notifications_dropped),
+            "zk_quorum_auth_refused" => count(&c.quorum_auth_refused),
             "zk_log_fsyncs" => count(&c.log_fsyncs),
             "zk_txns_committed" => count(&c.txns_committed),
             _ => continue,
