@@ -1,7 +1,8 @@
 //! Quorum authentication with real nodes (the `Node` the binary runs) in one process on
 //! loopback TCP: an authenticated ensemble works, an intruder with a valid server id but no
 //! or the wrong secret is refused and can neither vote nor sync, and the rolling switch from
-//! open to required keeps a quorum throughout.
+//! open to required keeps a quorum throughout. The same for mutual TLS, with CAs and
+//! certificates minted per test (rcgen; no key is committed), and the TLS configuration keys.
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zabd::api::ZabClient;
+use zabd::auth::tls::QuorumTls;
 use zabd::auth::{Policy, Secret};
 use zabd::config::Config;
 use zabd::node::Node;
@@ -24,6 +26,7 @@ fn policy(secret: Option<&[u8]>, require: bool) -> Policy {
     Policy {
         secret: secret.map(|s| Arc::new(Secret::from_bytes(s))),
         require,
+        tls: None,
     }
 }
 
@@ -290,4 +293,306 @@ async fn the_rolling_switch_from_open_to_required_never_loses_the_ensemble() {
     c.start_as(3, Policy::off()).await;
     c.wait_refusals(&[1, 2]).await;
     c.never_serves(&[3], Duration::from_millis(500)).await;
+}
+
+// ---- mutual TLS ----
+
+/// A throwaway certificate authority.
+struct Ca {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).expect("self-signed CA");
+        Ca { cert, key }
+    }
+
+    /// The trust store file: this CA's certificate.
+    fn trust_store(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join(format!("ca-{}.pem", rand_name()));
+        std::fs::write(&path, self.cert.pem()).expect("write CA");
+        path
+    }
+
+    /// A key store file for `name`: its certificate (signed by this CA), then its key.
+    fn key_store(&self, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("signed");
+        let path = dir.join(format!("{name}-{}.pem", rand_name()));
+        std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write");
+        path
+    }
+}
+
+fn rand_name() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn tls_policy(key_store: &std::path::Path, trust_store: &std::path::Path) -> Policy {
+    Policy {
+        secret: None,
+        require: false,
+        tls: Some(Arc::new(
+            QuorumTls::load(key_store, trust_store).expect("TLS loads"),
+        )),
+    }
+}
+
+/// One connection on 127.0.0.1 from server 2 to server 1 through `zabd::auth`; after the
+/// exchange each side sends one frame and reads the other's.
+async fn tls_exchange(
+    dialler: Policy,
+    acceptor: Policy,
+) -> (Result<(), String>, Result<(), String>) {
+    use futures_util::{SinkExt, StreamExt};
+    use zabd::auth::{PeerAuth, PortKind};
+    use zabd::ids::Sid;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let members = |me: u64| {
+        Arc::new(
+            [1u64, 2]
+                .into_iter()
+                .filter(|&s| s != me)
+                .map(Sid)
+                .collect(),
+        )
+    };
+    let acc = PeerAuth {
+        policy: acceptor,
+        me: Sid(1),
+        members: members(1),
+    };
+    let dial = PeerAuth {
+        policy: dialler,
+        me: Sid(2),
+        members: members(2),
+    };
+    let accept_side = tokio::spawn(async move {
+        let (io, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let (s, _) = zabd::auth::accept(io, &acc, PortKind::Quorum)
+            .await
+            .map_err(|e| format!("refusal={} {e}", e.is_refusal()))?;
+        let mut s = zabd::net::codec::framed(s, 64);
+        let got = s.next().await.ok_or("closed")?.map_err(|e| e.to_string())?;
+        assert_eq!(&got[..], b"ping");
+        s.send(bytes::Bytes::from_static(b"pong"))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    });
+    let dial_side = tokio::spawn(async move {
+        let io = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (s, _) = zabd::auth::dial(io, &dial, PortKind::Quorum, Sid(1))
+            .await
+            .map_err(|e| format!("refusal={} {e}", e.is_refusal()))?;
+        let mut s = zabd::net::codec::framed(s, 64);
+        s.send(bytes::Bytes::from_static(b"ping"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let got = s.next().await.ok_or("closed")?.map_err(|e| e.to_string())?;
+        assert_eq!(&got[..], b"pong");
+        Ok(())
+    });
+    (
+        dial_side.await.expect("dialler"),
+        accept_side.await.expect("acceptor"),
+    )
+}
+
+#[tokio::test]
+async fn tls_peers_of_one_ca_connect_and_a_certificate_from_another_ca_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = Ca::new("ensemble CA");
+    let theirs = Ca::new("some other CA");
+    let trust = ours.trust_store(dir.path());
+    let one = tls_policy(&ours.key_store(dir.path(), "server1"), &trust);
+    let two = tls_policy(&ours.key_store(dir.path(), "server2"), &trust);
+    assert_eq!(
+        tls_exchange(two.clone(), one.clone()).await,
+        (Ok(()), Ok(()))
+    );
+
+    // The intruder trusts our CA (it could get that public certificate) but its own
+    // certificate comes from another CA: the acceptor refuses it.
+    let intruder = tls_policy(&theirs.key_store(dir.path(), "server2"), &trust);
+    let (d, a) = tls_exchange(intruder.clone(), one.clone()).await;
+    assert!(
+        a.as_ref().is_err_and(|e| e.starts_with("refusal=true TLS")),
+        "{a:?}"
+    );
+    assert!(d.is_err(), "{d:?}");
+    // As an acceptor, the intruder is refused by an honest dialler.
+    let (d, a) = tls_exchange(two.clone(), intruder).await;
+    assert!(
+        d.as_ref().is_err_and(|e| e.starts_with("refusal=true TLS")),
+        "{d:?}"
+    );
+    assert!(a.is_err(), "{a:?}");
+    // A peer without TLS at all is refused too.
+    let (_, a) = tls_exchange(Policy::off(), one).await;
+    assert!(a.is_err(), "{a:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_ensemble_works_and_an_intruder_with_a_foreign_certificate_cannot_vote() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let ours = Ca::new("ensemble CA");
+    let trust = ours.trust_store(certs.path());
+    let mut c = Cluster::new(Policy::off());
+    for id in [1u64, 2, 3] {
+        let store = ours.key_store(certs.path(), &format!("server{id}"));
+        c.configs.get_mut(&id).expect("config").quorum_auth = tls_policy(&store, &trust);
+    }
+    c.start(1).await;
+    c.start(2).await;
+    c.stable(&[1, 2]).await;
+    c.create(1, "/tls-before").await;
+
+    let foreign = Ca::new("intruder CA").key_store(certs.path(), "server3");
+    c.start_as(3, tls_policy(&foreign, &trust)).await;
+    c.wait_refusals(&[1, 2]).await;
+    c.never_serves(&[3], Duration::from_millis(1000)).await;
+    c.kill(2).await;
+    c.stops_serving(1).await;
+    c.never_serves(&[1, 3], Duration::from_millis(1500)).await;
+
+    c.kill(3).await;
+    c.start(3).await;
+    c.stable(&[1, 3]).await;
+    c.create(3, "/tls-after").await;
+    for path in ["/tls-before", "/tls-after"] {
+        assert!(c.has(1, path).await && c.has(3, path).await, "{path}");
+    }
+}
+
+/// TLS and the shared secret together: TLS outside, the secret's id binding inside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_the_shared_secret_together() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new("ensemble CA");
+    let trust = ca.trust_store(certs.path());
+    let mut c = Cluster::new(Policy::off());
+    for id in [1u64, 2, 3] {
+        let store = ca.key_store(certs.path(), &format!("server{id}"));
+        let mut p = tls_policy(&store, &trust);
+        p.secret = Some(Arc::new(Secret::from_bytes(SECRET)));
+        p.require = true;
+        c.configs.get_mut(&id).expect("config").quorum_auth = p;
+    }
+    for id in [1, 2, 3] {
+        c.start(id).await;
+    }
+    c.stable(&[1, 2, 3]).await;
+    c.create(2, "/both").await;
+    for id in [1, 2, 3] {
+        assert!(c.has(id, "/both").await, "server {id}");
+        assert_eq!(c.refused(id), 0);
+    }
+}
+
+#[test]
+fn tls_configuration_keys_and_their_mistakes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::write(data.join("myid"), "1").expect("myid");
+    let ca = Ca::new("ensemble CA");
+    let trust = ca.trust_store(dir.path());
+    let store = ca.key_store(dir.path(), "server1");
+    let cfg = |extra: &str| {
+        let path = dir.path().join(format!("zoo{}.cfg", rand_name()));
+        std::fs::write(
+            &path,
+            format!(
+                "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
+                 server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n\
+                 server.3=127.0.0.1:2890:3890\n{extra}",
+                data.display()
+            ),
+        )
+        .expect("write cfg");
+        zabd::config::load(&path).map_err(|e| e.to_string())
+    };
+    let good = format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n\
+         ssl.quorum.keyStore.type=PEM\nssl.quorum.trustStore.type=PEM\n\
+         ssl.quorum.hostnameVerification=false\n",
+        store.display(),
+        trust.display()
+    );
+    let c = cfg(&good).expect("loads");
+    assert!(c.quorum_auth.tls.is_some());
+    assert_eq!(c.quorum_auth.describe(), "secret off, tls");
+
+    let err = |extra: &str| cfg(extra).expect_err("refused");
+    let e = err("sslQuorum=true\n");
+    assert!(e.contains("ssl.quorum.keyStore.location: missing"), "{e}");
+    let e = err(&format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}\n",
+        store.display()
+    ));
+    assert!(e.contains("ssl.quorum.trustStore.location: missing"), "{e}");
+    let e = err(&format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}/nope.pem\nssl.quorum.trustStore.location={}\n",
+        dir.path().display(),
+        trust.display()
+    ));
+    assert!(
+        e.contains("ssl.quorum.keyStore.location: cannot read"),
+        "{e}"
+    );
+    // A key store without a key: the CA file holds only a certificate.
+    let e = err(&format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        trust.display(),
+        trust.display()
+    ));
+    assert!(e.contains("no unencrypted PEM private key"), "{e}");
+    // A trust store without a certificate.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").expect("write");
+    let e = err(&format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        store.display(),
+        junk.display()
+    ));
+    assert!(
+        e.contains("ssl.quorum.trustStore.location:") && e.contains("no PEM `CERTIFICATE`"),
+        "{e}"
+    );
+    let e = err(&format!("{good}ssl.quorum.keyStore.password=secret\n"));
+    assert!(e.contains("encrypted PEM keys are not supported"), "{e}");
+    let e = err("ssl.quorum.keyStore.type=JKS\n");
+    assert!(e.contains("JKS stores are not supported"), "{e}");
+    let e = err("ssl.quorum.hostnameVerification=true\n");
+    assert!(e.contains("host name verification is not supported"), "{e}");
 }

@@ -129,6 +129,8 @@ pub enum Refusal {
     Version(u32),
     #[error("malformed authentication frame: {0}")]
     Malformed(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("unexpected {0} frame")]
     Unexpected(&'static str),
 }

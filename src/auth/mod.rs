@@ -28,6 +28,7 @@ pub mod core;
 pub mod prefixed;
 pub mod secret;
 pub mod shell;
+pub mod tls;
 
 pub use self::core::{PortKind, Refusal};
 pub use secret::{Secret, SecretError};
@@ -38,13 +39,16 @@ use crate::status::Counters;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// How this server treats authentication on its peer ports (from `quorum.auth.*`).
+/// How this server treats authentication on its peer ports (from `quorum.auth.*` and
+/// `sslQuorum`/`ssl.quorum.*`).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Policy {
-    /// The shared secret; `Some` exactly when authentication is enabled.
+    /// The shared secret; `Some` exactly when shared-secret authentication is enabled.
     pub secret: Option<Arc<Secret>>,
-    /// Refuse peers that do not authenticate. Only meaningful with a secret.
+    /// Refuse peers that do not prove the secret. Only meaningful with a secret.
     pub require: bool,
+    /// Mutual TLS under everything else (`sslQuorum=true`): always required once on.
+    pub tls: Option<Arc<tls::QuorumTls>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -52,6 +56,7 @@ impl std::fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field("enabled", &self.enabled())
             .field("require", &self.require)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -66,12 +71,16 @@ impl Policy {
         self.secret.is_some()
     }
 
-    /// What `mntr`/logs say: `off`, `enabled` or `required`.
-    pub fn describe(&self) -> &'static str {
-        match (self.enabled(), self.require) {
+    /// For logs: the shared secret's state (`off`, `enabled`, `required`), and `+tls`.
+    pub fn describe(&self) -> String {
+        let secret = match (self.enabled(), self.require) {
             (false, _) => "off",
             (true, false) => "enabled",
             (true, true) => "required",
+        };
+        match self.tls {
+            Some(_) => format!("secret {secret}, tls"),
+            None => format!("secret {secret}"),
         }
     }
 }

@@ -96,9 +96,61 @@ where
     Box::new(Prefixed::new(prefix.freeze(), parts.io))
 }
 
-/// Authenticate a connection this server dialled to `peer`. With authentication off it is
+/// A failed TLS handshake: a certificate problem (the peer's or, as its alert says, ours) is a
+/// refusal; anything else a broken connection.
+fn tls_error(err: std::io::Error) -> AuthError {
+    match err.kind() {
+        std::io::ErrorKind::InvalidData => Refusal::Tls(err.to_string()).into(),
+        std::io::ErrorKind::UnexpectedEof => AuthError::Closed,
+        _ => AuthError::Io(err.to_string()),
+    }
+}
+
+/// Authenticate a connection this server dialled to `peer`: TLS first when on
+/// (`sslQuorum`), then the shared-secret exchange when on. With both off the connection is
 /// returned as it is.
 pub async fn dial<S>(
+    io: S,
+    auth: &PeerAuth,
+    port: PortKind,
+    peer: Sid,
+) -> Result<(PeerStream, Authenticated), AuthError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(tls) = &auth.policy.tls else {
+        return dial_secret(io, auth, port, peer).await;
+    };
+    let name = super::tls::QuorumTls::peer_name().map_err(AuthError::Io)?;
+    let io = tokio::time::timeout(AUTH_TIMEOUT, tls.connector.connect(name, io))
+        .await
+        .map_err(|_| AuthError::Timeout)?
+        .map_err(tls_error)?;
+    dial_secret(io, auth, port, peer).await
+}
+
+/// Authenticate a connection this server accepted: TLS first when on, then the shared secret
+/// as `auth.policy` demands.
+pub async fn accept<S>(
+    io: S,
+    auth: &PeerAuth,
+    port: PortKind,
+) -> Result<(PeerStream, Authenticated), AuthError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(tls) = &auth.policy.tls else {
+        return accept_secret(io, auth, port).await;
+    };
+    let io = tokio::time::timeout(AUTH_TIMEOUT, tls.acceptor.accept(io))
+        .await
+        .map_err(|_| AuthError::Timeout)?
+        .map_err(tls_error)?;
+    accept_secret(io, auth, port).await
+}
+
+/// The shared-secret exchange, dialler side (plain when the secret is off).
+async fn dial_secret<S>(
     io: S,
     auth: &PeerAuth,
     port: PortKind,
@@ -128,8 +180,8 @@ where
     Ok((hand_on(conn, None), proved))
 }
 
-/// Authenticate a connection this server accepted, as `auth.policy` demands.
-pub async fn accept<S>(
+/// The shared-secret exchange, acceptor side.
+async fn accept_secret<S>(
     io: S,
     auth: &PeerAuth,
     port: PortKind,

@@ -1413,13 +1413,13 @@ mod tests {
             secret.display()
         );
         let c = load(&env.ensemble(&line)).unwrap();
-        assert_eq!(c.quorum_auth.describe(), "enabled");
+        assert_eq!(c.quorum_auth.describe(), "secret enabled");
         assert!(
             !format!("{c:?}").contains("0123456789abcdef"),
             "the secret leaks into Debug"
         );
         let c = load(&env.ensemble(&format!("{line}quorum.auth.require=true\n"))).unwrap();
-        assert_eq!(c.quorum_auth.describe(), "required");
+        assert_eq!(c.quorum_auth.describe(), "secret required");
         // TOML holds the same keys.
         let toml = env.file(
             "zoo.toml",
@@ -1432,7 +1432,10 @@ mod tests {
                 secret.display()
             ),
         );
-        assert_eq!(load(&toml).unwrap().quorum_auth.describe(), "required");
+        assert_eq!(
+            load(&toml).unwrap().quorum_auth.describe(),
+            "secret required"
+        );
     }
 
     #[test]

@@ -221,8 +221,8 @@ impl Peer {
             me,
             members: Arc::new(others.clone()),
         };
-        if peer_auth.policy.enabled() {
-            info!(sid = %me, mode = peer_auth.policy.describe(), "quorum authentication on (shared secret)");
+        if peer_auth.policy.enabled() || peer_auth.policy.tls.is_some() {
+            info!(sid = %me, mode = %peer_auth.policy.describe(), "quorum authentication on");
         }
         let fle = election_core(me, &voters, others, config.finalize_wait, non_voting);
         let setup = ElectionSetup {

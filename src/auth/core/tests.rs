@@ -6,6 +6,7 @@ fn policy(secret: &[u8], require: bool) -> Policy {
     Policy {
         secret: Some(Arc::new(Secret::from_bytes(secret))),
         require,
+        tls: None,
     }
 }
 

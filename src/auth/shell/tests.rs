@@ -24,6 +24,7 @@ fn secret(s: &[u8], require: bool) -> Policy {
     Policy {
         secret: Some(Arc::new(Secret::from_bytes(s))),
         require,
+        tls: None,
     }
 }
 
