@@ -596,3 +596,58 @@ fn tls_configuration_keys_and_their_mistakes() {
     let e = err("ssl.quorum.hostnameVerification=true\n");
     assert!(e.contains("host name verification is not supported"), "{e}");
 }
+
+// ---- the real binary, configured through zoo.cfg ----
+
+/// `zabd` processes with `quorum.auth.*` in their zoo.cfg: servers 1 and 2 require the
+/// secret; server 3 starts from a zoo.cfg without it. Its connections are refused, the refusal
+/// is in the log (warn, with the peer's address and the reason) and in `mntr`, and it never
+/// serves.
+#[test]
+fn processes_refuse_a_server_without_the_secret_and_say_so() {
+    let secret_dir = tempfile::tempdir().expect("tempdir");
+    let secret = secret_dir.path().join("quorum.secret");
+    std::fs::write(&secret, "0123456789abcdef-process-test\n").expect("secret");
+    let auth = format!(
+        "quorum.auth.enable=true\nquorum.auth.require=true\nquorum.auth.secretFile={}\n",
+        secret.display()
+    );
+    let mut e = common::Ensemble::with_extra(3, 0, &auth);
+    e.start(1);
+    e.start(2);
+    e.wait_stable(&[1, 2]);
+    let cfg3 = std::fs::read_to_string(e.config_path(3)).expect("zoo3.cfg");
+    std::fs::write(e.config_path(3), cfg3.replace(&auth, "")).expect("rewrite zoo3.cfg");
+    e.start(3);
+
+    let refused = |id: u64| -> u64 {
+        e.ask(id, "mntr")
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("zk_quorum_auth_refused\t"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + WAIT;
+    while refused(1) + refused(2) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no refusal counted\n{}",
+            e.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logged = [1, 2].iter().any(|&id| {
+        let log = std::fs::read_to_string(e.log_path(id)).unwrap_or_default();
+        log.lines().any(|l| {
+            l.contains("WARN")
+                && l.contains("refused by quorum authentication")
+                && l.contains("(claiming to be server 3) did not authenticate")
+                && l.contains("peer_addr=127.0.0.1:")
+        })
+    });
+    assert!(logged, "no refusal in the logs\n{}", e.logs());
+    assert!(e.srvr(3).is_none(), "server 3 serves");
+    e.wait_stable(&[1, 2]);
+}

@@ -102,8 +102,11 @@ pub enum AuthMessage {
 /// Why a connection was refused. Logged with the peer's address and claimed id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the peer did not authenticate and this server requires it (quorum.auth.require)")]
-    NotAuthenticated,
+    #[error(
+        "the peer{} did not authenticate and this server requires it (quorum.auth.require)",
+        ClaimedAs(*.0)
+    )]
+    NotAuthenticated(Option<Sid>),
     #[error("the peer has quorum authentication off and this server requires it")]
     PeerAuthOff,
     #[error("server {0}'s proof does not verify (wrong or missing shared secret)")]
@@ -133,6 +136,18 @@ pub enum Refusal {
     Tls(String),
     #[error("unexpected {0} frame")]
     Unexpected(&'static str),
+}
+
+/// ` (claiming to be server N)` when a plain peer's first frame named its id.
+struct ClaimedAs(Option<Sid>);
+
+impl std::fmt::Display for ClaimedAs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(sid) => write!(f, " (claiming to be server {sid})"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl From<CodecError> for Refusal {
@@ -438,7 +453,7 @@ impl Acceptor {
     fn on_first(&mut self, frame: &[u8]) -> Result<AcceptStep, Refusal> {
         let Some(body) = frame.strip_prefix(&MAGIC[..]) else {
             return if self.policy.enabled() && self.policy.require {
-                Err(Refusal::NotAuthenticated)
+                Err(Refusal::NotAuthenticated(None))
             } else {
                 Ok(AcceptStep::Plain)
             };

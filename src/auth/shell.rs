@@ -180,6 +180,24 @@ where
     Ok((hand_on(conn, None), proved))
 }
 
+/// The id a plain peer's first frame names (its election handshake or LEARNERINFO), for the
+/// log line that refuses it; `None` if the frame says none.
+fn claimed_sid(port: PortKind, frame: &[u8]) -> Option<Sid> {
+    match port {
+        PortKind::Election => {
+            codec::decode::<crate::net::election::Handshake, ELECTION_FRAME_LIMIT>(frame)
+                .ok()
+                .map(|hs| hs.sid)
+        }
+        PortKind::Quorum => {
+            match codec::decode::<crate::zab::QuorumMessage, QUORUM_FRAME_LIMIT>(frame) {
+                Ok(crate::zab::QuorumMessage::LearnerInfo { sid, .. }) => Some(sid),
+                _ => None,
+            }
+        }
+    }
+}
+
 /// The shared-secret exchange, acceptor side.
 async fn accept_secret<S>(
     io: S,
@@ -214,6 +232,9 @@ where
             };
             let step = match acceptor.on_frame(&frame) {
                 Ok(step) => step,
+                Err(Refusal::NotAuthenticated(_)) => {
+                    return Err(Refusal::NotAuthenticated(claimed_sid(port, &frame)).into())
+                }
                 Err(refusal) => {
                     if let Some(reply) = acceptor.refusal_frame() {
                         let _ = send(&mut conn, reply).await;

@@ -208,7 +208,7 @@ fn the_rolling_switch_states_interoperate() {
     );
     assert_eq!(
         acceptor(required.clone(), 1).on_frame(&plain),
-        Err(Refusal::NotAuthenticated)
+        Err(Refusal::NotAuthenticated(None))
     );
     // An authenticating dialler and an acceptor with authentication off.
     let (d, a) = run(&mut dialler(&enabled, 2, 7), &mut acceptor(off.clone(), 1));
