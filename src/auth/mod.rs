@@ -12,6 +12,11 @@
 //! active man-in-the-middle between two honest servers can still relay and then tamper; the
 //! shared-secret mode keeps out servers that are not in the ensemble, it is not TLS.
 //!
+//! Mutual TLS ([`tls`], `sslQuorum`) wraps the connection first when on; the shared-secret
+//! exchange (if also on) then runs inside it and adds what a certificate does not: the proof
+//! that the peer is the server id it claims. A TLS server and a plain one cannot talk, so TLS
+//! has no rolling switch.
+//!
 //! The rolling switch (ZooKeeper's `quorum.auth.enableSasl` / `*RequireSasl` model):
 //! `quorum.auth.enable` makes a server authenticate every connection it dials and answer
 //! authentication on connections it accepts; `quorum.auth.require` makes it refuse a peer that
