@@ -109,6 +109,7 @@ fn election_setup() -> ElectionSetup {
         peers: [(Sid(2), "127.0.0.1:3889".to_string())].into(),
         heartbeat: Duration::from_secs(1),
         dead_after: Duration::from_secs(10),
+        auth: crate::auth::PeerAuth::off(Sid(1), Default::default()),
     }
 }
 
@@ -117,14 +118,14 @@ fn election_setup() -> ElectionSetup {
 pub fn election_frame(data: &[u8]) {
     let setup = election_setup();
     if let Some(hs) = peer_decode::<Handshake, ELECTION_FRAME_LIMIT>(data) {
-        let _ = setup.check(&hs, Some(Sid(2)));
+        let _ = setup.check(&hs, Some(Sid(2)), None);
     }
     let _ = peer_decode::<ElectionMessage, ELECTION_FRAME_LIMIT>(data);
     let _ = peer_decode::<Notification, ELECTION_FRAME_LIMIT>(data);
     for (i, frame) in frames(data, ELECTION_FRAME_LIMIT).iter().enumerate() {
         if i == 0 {
             if let Some(hs) = peer_decode::<Handshake, ELECTION_FRAME_LIMIT>(frame) {
-                let _ = setup.check(&hs, None);
+                let _ = setup.check(&hs, None, Some(Sid(2)));
             }
         } else {
             let _ = peer_decode::<ElectionMessage, ELECTION_FRAME_LIMIT>(frame);

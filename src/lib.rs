@@ -22,6 +22,7 @@ pub mod net;
 pub mod server;
 
 pub mod api;
+pub mod auth;
 pub mod election;
 pub mod node;
 pub mod peer;

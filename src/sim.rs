@@ -94,6 +94,7 @@ fn config(id: u64, voters: u64, observers: u64, data: PathBuf) -> Config {
         commit_log_count: 25,
         container_check: Duration::from_millis(60_000),
         containers_per_minute: 10_000,
+        quorum_auth: crate::auth::Policy::off(),
         admin: Default::default(),
         metrics: None,
     }
@@ -123,6 +124,11 @@ impl tracing_subscriber::fmt::time::FormatTime for SimTime {
 
 impl Cluster {
     pub fn new(seed: u64, voters: u64, observers: u64) -> Cluster {
+        Cluster::with_auth(seed, voters, observers, crate::auth::Policy::off())
+    }
+
+    /// [`Cluster::new`] with quorum authentication `auth` on every server.
+    pub fn with_auth(seed: u64, voters: u64, observers: u64, auth: crate::auth::Policy) -> Cluster {
         init_logs();
         let sim = Builder::new()
             .simulation_duration(Duration::from_secs(3600))
@@ -145,7 +151,8 @@ impl Cluster {
         for id in cluster.ids.clone() {
             // Paths on the in-memory disk: fixed, so that nothing in a trace varies per run.
             let data = PathBuf::from(format!("/sim/data{id}"));
-            let cfg = config(id, voters, observers, data);
+            let mut cfg = config(id, voters, observers, data);
+            cfg.quorum_auth = auth.clone();
             let boards = cluster.boards.clone();
             let clients = cluster.clients.clone();
             let disk = MemDisk::new();

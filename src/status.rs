@@ -174,6 +174,9 @@ pub struct Counters {
     pub notifications_sent: AtomicU64,
     pub notifications_received: AtomicU64,
     pub notifications_dropped: AtomicU64,
+    /// Peer connections (election or quorum port) refused by quorum authentication: a peer
+    /// without the secret, with another one, or claiming an id outside the ensemble.
+    pub quorum_auth_refused: AtomicU64,
     /// Committed transactions that arrived out of zxid order (the tree refused them). Always
     /// 0 unless the protocol is broken; the simulation checks it after every step.
     pub commit_order_violations: AtomicU64,

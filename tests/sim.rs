@@ -22,6 +22,30 @@ fn sim_three_voters_elect_one_leader() {
     assert_eq!(c.stable(&[1, 2, 3]), Some((leader, epoch)));
 }
 
+/// Quorum authentication (shared secret, required) under the simulation: the same crash and
+/// restart as below, every connection authenticated.
+#[test]
+fn sim_authenticated_ensemble_fails_over_and_rejoins() {
+    let auth = zabd::auth::Policy {
+        secret: Some(Arc::new(zabd::auth::Secret::from_bytes(
+            b"simulated ensemble secret",
+        ))),
+        require: true,
+        tls: None,
+    };
+    let mut c = Cluster::with_auth(7, 3, 1, auth);
+    let (old, _) = c.wait_stable(&[1, 2, 3, 4], Duration::from_secs(5));
+    let acked = c.start_writer(50, Duration::from_millis(10));
+    c.run_for(Duration::from_millis(200));
+    c.crash(old);
+    let rest = c.others(old);
+    let (leader, epoch) = c.wait_stable(&rest, Duration::from_secs(5));
+    c.bounce(old);
+    let all = c.ids.clone();
+    assert_eq!(c.wait_stable(&all, Duration::from_secs(5)), (leader, epoch));
+    c.check_acknowledged(&acked, Duration::from_secs(10));
+}
+
 #[test]
 fn sim_leader_crash_elects_a_new_leader_and_the_restarted_one_follows() {
     let mut c = Cluster::new(2, 3, 1);

@@ -59,6 +59,7 @@ pub const METRICS: &[(&str, MetricType, &str)] = &[
     ("zabd_notifications_sent", MetricType::Counter, "Election notifications sent to other servers."),
     ("zabd_notifications_received", MetricType::Counter, "Election notifications received from other servers."),
     ("zabd_notifications_dropped", MetricType::Counter, "Election notifications dropped (queue full or undecodable)."),
+    ("zabd_quorum_auth_refused", MetricType::Counter, "Peer connections refused by quorum authentication."),
     ("zabd_proposals", MetricType::Counter, "Proposals this server made as leader."),
     ("zabd_log_fsyncs", MetricType::Counter, "Transaction-log fsyncs (one per group commit)."),
     ("zabd_txns_committed", MetricType::Counter, "Transactions committed and applied to the data tree."),
@@ -84,6 +85,7 @@ pub struct Scrape {
     pub notifications_sent: u64,
     pub notifications_received: u64,
     pub notifications_dropped: u64,
+    pub quorum_auth_refused: u64,
     pub log_fsyncs: u64,
     pub txns_committed: u64,
     pub latency_min_ms: u64,
@@ -128,6 +130,7 @@ impl Scrape {
             notifications_sent: get(&counters.notifications_sent),
             notifications_received: get(&counters.notifications_received),
             notifications_dropped: get(&counters.notifications_dropped),
+            quorum_auth_refused: get(&counters.quorum_auth_refused),
             log_fsyncs: get(&counters.log_fsyncs),
             txns_committed: get(&counters.txns_committed),
             latency_min_ms: latency.min_ms,
@@ -256,6 +259,7 @@ impl Collector for Scrape {
             "zabd_notifications_dropped",
             self.notifications_dropped,
         )?;
+        counter(&mut e, "zabd_quorum_auth_refused", self.quorum_auth_refused)?;
         counter(&mut e, "zabd_proposals", s.proposals.count)?;
         counter(&mut e, "zabd_log_fsyncs", self.log_fsyncs)?;
         counter(&mut e, "zabd_txns_committed", self.txns_committed)?;

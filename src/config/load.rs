@@ -16,6 +16,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod auth;
 mod http;
 
 /// Why a configuration was refused. Every message names the file (with the line for zoo.cfg),
@@ -239,7 +240,10 @@ fn is_server_key(key: &str) -> bool {
 }
 
 fn is_known(key: &str) -> bool {
-    KNOWN_KEYS.contains(&key) || http::KEYS.contains(&key) || key.starts_with("server.")
+    KNOWN_KEYS.contains(&key)
+        || http::KEYS.contains(&key)
+        || auth::KEYS.contains(&key)
+        || key.starts_with("server.")
 }
 
 /// Turns the `config` crate's nested tables back into dotted keys. With `keep_server_tables`
@@ -646,6 +650,7 @@ impl<'a> Raw<'a> {
             .unwrap_or(10_000);
         let admin = self.admin()?;
         let metrics = self.metrics()?;
+        let quorum_auth = self.quorum_auth()?;
         let inline_id = match self.kind {
             Kind::Toml => {
                 let fix = format!(
@@ -892,6 +897,7 @@ impl<'a> Raw<'a> {
             containers_per_minute,
             admin,
             metrics,
+            quorum_auth,
         })
     }
 
@@ -1392,6 +1398,88 @@ mod tests {
             client_host: None,
             client_port: None,
         }
+    }
+
+    #[test]
+    fn quorum_auth_keys() {
+        let env = Env::new();
+        env.myid("1");
+        let secret = env.file("quorum.secret", "0123456789abcdef0123456789\n");
+        // Off by default.
+        let c = load(&env.ensemble("")).unwrap();
+        assert!(!c.quorum_auth.enabled());
+        // Enabled, then required; the secret is read at load time.
+        let line = format!(
+            "quorum.auth.enable=true\nquorum.auth.secretFile={}\n",
+            secret.display()
+        );
+        let c = load(&env.ensemble(&line)).unwrap();
+        assert_eq!(c.quorum_auth.describe(), "secret enabled");
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "the secret leaks into Debug"
+        );
+        let c = load(&env.ensemble(&format!("{line}quorum.auth.require=true\n"))).unwrap();
+        assert_eq!(c.quorum_auth.describe(), "secret required");
+        // TOML holds the same keys.
+        let toml = env.file(
+            "zoo.toml",
+            &format!(
+                "myid = 1\ntickTime = 2000\ninitLimit = 10\nsyncLimit = 5\ndataDir = \"{}\"\n\
+                 server.1 = \"127.0.0.1:2888:3888\"\nserver.2 = \"127.0.0.1:2889:3889\"\n\
+                 server.3 = \"127.0.0.1:2890:3890\"\n\
+                 [quorum.auth]\nenable = true\nrequire = true\nsecretFile = \"{}\"\n",
+                env.data().display(),
+                secret.display()
+            ),
+        );
+        assert_eq!(
+            load(&toml).unwrap().quorum_auth.describe(),
+            "secret required"
+        );
+    }
+
+    #[test]
+    fn quorum_auth_mistakes_are_clear_errors() {
+        let env = Env::new();
+        env.myid("1");
+        let p = env.ensemble("quorum.auth.enable=true\n");
+        assert_err(
+            &p,
+            "quorum.auth.enable",
+            Some(9),
+            "add `quorum.auth.secretFile=",
+        );
+        let p = env.ensemble("quorum.auth.require=true\n");
+        assert_err(
+            &p,
+            "quorum.auth.require",
+            Some(9),
+            "requires quorum.auth.enable",
+        );
+        let missing = env.dir.path().join("no-such-secret");
+        let p = env.ensemble(&format!(
+            "quorum.auth.enable=true\nquorum.auth.secretFile={}\n",
+            missing.display()
+        ));
+        assert_err(&p, "quorum.auth.secretFile", Some(10), "cannot read");
+        let short = env.file("short.secret", "tiny\n");
+        let p = env.ensemble(&format!(
+            "quorum.auth.enable=true\nquorum.auth.secretFile={}\n",
+            short.display()
+        ));
+        assert_err(&p, "quorum.auth.secretFile", Some(10), "at least 16");
+        let p = env.ensemble("quorum.auth.enable=yes please\n");
+        assert_err(&p, "quorum.auth.enable", Some(9), "quorum.auth.enable=true");
+        // ZooKeeper's SASL switch is refused, not silently ignored.
+        let p = env.ensemble("quorum.auth.enableSasl=true\n");
+        assert_err(
+            &p,
+            "quorum.auth.enableSasl",
+            Some(9),
+            "SASL is not supported",
+        );
+        assert!(load(&env.ensemble("quorum.auth.enableSasl=false\n")).is_ok());
     }
 
     #[test]

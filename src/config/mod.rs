@@ -157,6 +157,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Prometheus metrics, when `metricsProvider.httpPort` is set.
     pub metrics: Option<MetricsConfig>,
+    /// Authentication on the election and quorum ports (`quorum.auth.*`).
+    pub quorum_auth: crate::auth::Policy,
 }
 
 impl Config {
@@ -230,6 +232,7 @@ pub fn loopback_ensemble(
                 containers_per_minute: 10_000,
                 admin: AdminConfig::default(),
                 metrics: None,
+                quorum_auth: crate::auth::Policy::off(),
             };
             (i, cfg)
         })

@@ -6,6 +6,8 @@
 //!   ends up with two connections or none. A lower sid that finds no connection "pokes" the
 //!   higher one by dialling it; the higher side closes that connection and dials back at once
 //!   (no waiting out its reconnect backoff) — this is how a restarted server is reconnected fast.
+//! - With quorum authentication on (`crate::auth`), every connection first runs the
+//!   challenge-response; the id a peer proved must then be the id in its handshake.
 //! - Both sides open with a [`Handshake`] (protocol version, sid, election address, ensemble
 //!   identity). A foreign ensemble, an unknown id or my own id closes that connection, logged.
 //! - Each peer has a send slot holding only the newest notification (a stale vote is worthless);
@@ -14,7 +16,8 @@
 //! - Any malformed, truncated or oversized frame closes that one connection.
 
 use super::codec::{self, ELECTION_FRAME_LIMIT};
-use super::{set_nodelay, TcpListener, TcpStream};
+use super::{set_nodelay, PeerStream, TcpListener, TcpStream};
+use crate::auth::{self, PeerAuth, PortKind};
 use crate::election::Notification;
 use crate::ids::{LearnerType, Sid};
 use crate::status::{Counters, StatusBoard};
@@ -95,6 +98,8 @@ pub enum HandshakeError {
     ForeignEnsemble(Sid, u64, u64),
     #[error("expected server {expected}, but server {got} answered")]
     WrongPeer { expected: Sid, got: Sid },
+    #[error("authenticated as server {proved} but its handshake says server {claimed}")]
+    NotWhoItProved { proved: Sid, claimed: Sid },
 }
 
 /// Static facts one transport needs.
@@ -109,6 +114,8 @@ pub struct ElectionSetup {
     pub heartbeat: Duration,
     /// A connection silent this long is closed and re-dialled (syncLimit x tickTime).
     pub dead_after: Duration,
+    /// Quorum authentication for this port's connections.
+    pub auth: PeerAuth,
 }
 
 impl ElectionSetup {
@@ -121,8 +128,14 @@ impl ElectionSetup {
         }
     }
 
-    /// Check a peer's handshake; `expected` is the sid we dialled, if we dialled.
-    pub fn check(&self, hs: &Handshake, expected: Option<Sid>) -> Result<(), HandshakeError> {
+    /// Check a peer's handshake; `expected` is the sid we dialled, if we dialled; `proved` the
+    /// sid the peer authenticated as, if it did.
+    pub fn check(
+        &self,
+        hs: &Handshake,
+        expected: Option<Sid>,
+        proved: Option<Sid>,
+    ) -> Result<(), HandshakeError> {
         if hs.protocol != PROTOCOL_VERSION {
             return Err(HandshakeError::Protocol(hs.protocol));
         }
@@ -139,6 +152,14 @@ impl ElectionSetup {
                 self.ensemble,
             ));
         }
+        if let Some(proved) = proved {
+            if proved != hs.sid {
+                return Err(HandshakeError::NotWhoItProved {
+                    proved,
+                    claimed: hs.sid,
+                });
+            }
+        }
         if let Some(expected) = expected {
             if expected != hs.sid {
                 return Err(HandshakeError::WrongPeer {
@@ -151,7 +172,7 @@ impl ElectionSetup {
     }
 }
 
-type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+type Conn = Framed<PeerStream, LengthDelimitedCodec>;
 
 /// The newest notification for one peer, plus the last one sent (re-sent on reconnect).
 #[derive(Debug, Default)]
@@ -263,7 +284,12 @@ impl ElectionNet {
             };
             tasks.push(tokio::spawn(task.run()));
         }
-        tasks.push(tokio::spawn(accept_loop(setup, listener, handoffs)));
+        tasks.push(tokio::spawn(accept_loop(
+            setup,
+            listener,
+            handoffs,
+            board.clone(),
+        )));
         ElectionNet {
             links,
             board,
@@ -300,6 +326,7 @@ async fn accept_loop(
     setup: Arc<ElectionSetup>,
     listener: TcpListener,
     handoffs: BTreeMap<Sid, mpsc::Sender<Handoff>>,
+    board: Arc<StatusBoard>,
 ) {
     let handoffs = Arc::new(handoffs);
     loop {
@@ -314,7 +341,16 @@ async fn accept_loop(
         set_nodelay(&stream);
         let setup = setup.clone();
         let handoffs = handoffs.clone();
+        let board = board.clone();
         tokio::spawn(async move {
+            let (stream, proved) = match auth::accept(stream, &setup.auth, PortKind::Election).await
+            {
+                Ok(pair) => pair,
+                Err(err) => {
+                    auth::report(&board.counters, PortKind::Election, &from.to_string(), &err);
+                    return;
+                }
+            };
             let mut conn = codec::framed(stream, ELECTION_FRAME_LIMIT);
             let hs = match read_handshake(&mut conn).await {
                 Ok(hs) => hs,
@@ -323,7 +359,10 @@ async fn accept_loop(
                     return;
                 }
             };
-            if let Err(reason) = setup.check(&hs, None) {
+            if let Err(reason) = setup.check(&hs, None, proved) {
+                if matches!(reason, HandshakeError::NotWhoItProved { .. }) {
+                    Counters::add(&board.counters.quorum_auth_refused, 1);
+                }
                 warn!(peer_addr = %from, %reason, "election port: connection refused");
                 return;
             }
@@ -424,7 +463,9 @@ impl PeerTask {
         }
     }
 
-    async fn connect(&self) -> Option<Conn> {
+    /// Dial, authenticate (when on) and send my handshake; also returns whom the peer proved
+    /// to be.
+    async fn connect(&self) -> Option<(Conn, auth::Authenticated)> {
         let stream =
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr.as_str()))
                 .await
@@ -440,14 +481,22 @@ impl PeerTask {
                 }
             };
         set_nodelay(&stream);
+        let (stream, proved) =
+            match auth::dial(stream, &self.setup.auth, PortKind::Election, self.peer).await {
+                Ok(pair) => pair,
+                Err(err) => {
+                    auth::report(&self.board.counters, PortKind::Election, &self.addr, &err);
+                    return None;
+                }
+            };
         let mut conn = codec::framed(stream, ELECTION_FRAME_LIMIT);
         let frame = encode_frame(&self.setup.my_handshake()).ok()?;
         conn.send(frame).await.ok()?;
-        Some(conn)
+        Some((conn, proved))
     }
 
     async fn dial(&self) -> Option<Conn> {
-        let mut conn = self.connect().await?;
+        let (mut conn, proved) = self.connect().await?;
         let hs = match read_handshake(&mut conn).await {
             Ok(hs) => hs,
             Err(reason) => {
@@ -455,7 +504,7 @@ impl PeerTask {
                 return None;
             }
         };
-        if let Err(reason) = self.setup.check(&hs, Some(self.peer)) {
+        if let Err(reason) = self.setup.check(&hs, Some(self.peer), proved) {
             warn!(peer = %self.peer, addr = %self.addr, %reason, "election connection refused");
             return None;
         }
@@ -464,7 +513,7 @@ impl PeerTask {
 
     /// Dial a higher peer just to make it dial back; the peer closes this connection itself.
     async fn poke(&self) {
-        if let Some(mut conn) = self.connect().await {
+        if let Some((mut conn, _)) = self.connect().await {
             // Wait briefly for the close so that the poke is seen before we drop it.
             let _ = tokio::time::timeout(Duration::from_millis(200), conn.next()).await;
         }
@@ -568,6 +617,7 @@ mod tests {
                 .collect(),
             heartbeat: Duration::from_millis(100),
             dead_after: Duration::from_millis(500),
+            auth: PeerAuth::off(Sid(me), Default::default()),
         }
     }
 
@@ -575,9 +625,9 @@ mod tests {
     fn handshake_checks() {
         let s = setup(1);
         let mut hs = setup(2).my_handshake();
-        assert_eq!(s.check(&hs, None), Ok(()));
+        assert_eq!(s.check(&hs, None, None), Ok(()));
         assert_eq!(
-            s.check(&hs, Some(Sid(3))),
+            s.check(&hs, Some(Sid(3)), None),
             Err(HandshakeError::WrongPeer {
                 expected: Sid(3),
                 got: Sid(2)
@@ -585,20 +635,32 @@ mod tests {
         );
         hs.ensemble = 7;
         assert!(matches!(
-            s.check(&hs, None),
+            s.check(&hs, None, None),
             Err(HandshakeError::ForeignEnsemble(..))
         ));
         let own = setup(1).my_handshake();
-        assert_eq!(s.check(&own, None), Err(HandshakeError::OwnId(Sid(1))));
+        assert_eq!(
+            s.check(&own, None, None),
+            Err(HandshakeError::OwnId(Sid(1)))
+        );
         let mut stranger = setup(2).my_handshake();
         stranger.sid = Sid(9);
         assert_eq!(
-            s.check(&stranger, None),
+            s.check(&stranger, None, None),
             Err(HandshakeError::UnknownId(Sid(9)))
+        );
+        let hs2 = setup(2).my_handshake();
+        assert_eq!(s.check(&hs2, None, Some(Sid(2))), Ok(()));
+        assert_eq!(
+            s.check(&hs2, None, Some(Sid(3))),
+            Err(HandshakeError::NotWhoItProved {
+                proved: Sid(3),
+                claimed: Sid(2)
+            })
         );
         let mut old = setup(2).my_handshake();
         old.protocol = 0;
-        assert_eq!(s.check(&old, None), Err(HandshakeError::Protocol(0)));
+        assert_eq!(s.check(&old, None, None), Err(HandshakeError::Protocol(0)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! link's id.
 
 use super::codec::{self, QUORUM_FRAME_LIMIT};
-use super::{set_nodelay, TcpStream};
+use super::PeerStream;
 use crate::zab::QuorumMessage;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -44,8 +44,8 @@ impl Drop for Link {
 }
 
 impl Link {
-    pub fn spawn(id: LinkId, stream: TcpStream, events: mpsc::Sender<LinkEvent>) -> Link {
-        set_nodelay(&stream);
+    /// Run a link over `stream` (already set up: Nagle off, authenticated where required).
+    pub fn spawn(id: LinkId, stream: PeerStream, events: mpsc::Sender<LinkEvent>) -> Link {
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let task = tokio::spawn(run(id, stream, rx, events));
         Link {
@@ -97,7 +97,7 @@ where
 
 async fn run(
     id: LinkId,
-    stream: TcpStream,
+    stream: PeerStream,
     mut outbox: mpsc::Receiver<QuorumMessage>,
     events: mpsc::Sender<LinkEvent>,
 ) {

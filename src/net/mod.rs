@@ -13,6 +13,16 @@ pub use tokio::net::{TcpListener, TcpStream};
 #[cfg(feature = "sim")]
 pub use turmoil::net::{TcpListener, TcpStream};
 
+/// What a peer connection is once set up (authenticated or not): a boxed byte stream, so that
+/// the links and the election transport do not care whether it is a plain socket, a socket
+/// with bytes replayed in front of it (`crate::auth::prefixed`), or later a TLS session.
+pub type PeerStream = Box<dyn PeerIo>;
+
+/// The byte stream a peer connection needs.
+pub trait PeerIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> PeerIo for T {}
+
 /// Turn Nagle off: every frame we send is latency-sensitive (votes, pings, acks).
 pub fn set_nodelay(stream: &TcpStream) {
     #[cfg(not(feature = "sim"))]

@@ -1,9 +1,9 @@
 //! The leader's learner connections: links by id, and which server each one turned out to be
 //! (known only once its first message, LEARNERINFO, arrives).
 
+use super::QuorumConn;
 use crate::ids::Sid;
 use crate::net::link::{Link, LinkEvent, LinkId};
-use crate::net::TcpStream;
 use crate::zab::QuorumMessage;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
@@ -14,6 +14,9 @@ pub(super) struct Learners {
     links: BTreeMap<LinkId, Link>,
     sid_of: BTreeMap<LinkId, Sid>,
     link_of: BTreeMap<Sid, LinkId>,
+    /// The id each authenticated link proved (quorum authentication); its LEARNERINFO must
+    /// name the same server.
+    proved: BTreeMap<LinkId, Sid>,
 }
 
 pub(super) enum Identified {
@@ -27,11 +30,14 @@ pub(super) enum Identified {
 }
 
 impl Learners {
-    pub(super) fn adopt(&mut self, stream: TcpStream, events: &mpsc::Sender<LinkEvent>) {
+    pub(super) fn adopt(&mut self, conn: QuorumConn, events: &mpsc::Sender<LinkEvent>) {
         self.next_id += 1;
         let id = self.next_id;
+        if let Some(sid) = conn.proved {
+            self.proved.insert(id, sid);
+        }
         self.links
-            .insert(id, Link::spawn(id, stream, events.clone()));
+            .insert(id, Link::spawn(id, conn.stream, events.clone()));
     }
 
     pub(super) fn identify(
@@ -43,6 +49,7 @@ impl Learners {
         if let Some(sid) = self.sid_of.get(&id) {
             return Identified::Known(*sid);
         }
+        let proved = self.proved.remove(&id);
         let QuorumMessage::LearnerInfo {
             protocol,
             ensemble: theirs,
@@ -58,6 +65,14 @@ impl Learners {
             return Identified::Refused(format!(
                 "server {sid}: protocol {protocol} / ensemble {theirs:#x} do not match mine"
             ));
+        }
+        if let Some(proved) = proved {
+            if proved != *sid {
+                self.links.remove(&id);
+                return Identified::Refused(format!(
+                    "authenticated as server {proved} but says it is server {sid}"
+                ));
+            }
         }
         let replaced = match self.link_of.insert(*sid, id) {
             Some(old) => {
@@ -89,6 +104,7 @@ impl Learners {
 
     pub(super) fn remove_link(&mut self, id: LinkId) -> Option<Sid> {
         self.links.remove(&id);
+        self.proved.remove(&id);
         let sid = self.sid_of.remove(&id)?;
         if self.link_of.get(&sid) == Some(&id) {
             self.link_of.remove(&sid);
@@ -106,6 +122,7 @@ impl Learners {
             link.close(within).await;
         }
         self.links.clear();
+        self.proved.clear();
         self.sid_of.clear();
         self.link_of.clear();
     }
@@ -113,6 +130,7 @@ impl Learners {
     pub(super) fn remove_sid(&mut self, sid: Sid) {
         if let Some(id) = self.link_of.remove(&sid) {
             self.links.remove(&id);
+            self.proved.remove(&id);
             self.sid_of.remove(&id);
         }
     }

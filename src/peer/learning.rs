@@ -23,7 +23,14 @@ impl Peer {
 
         // Connect (retrying) without blocking the election core's answers.
         let (tx, mut connected) = oneshot::channel();
-        let _dialer = TaskGuard(tokio::spawn(dial_leader(addr, init_timeout, tx)));
+        let _dialer = TaskGuard(tokio::spawn(dial_leader(
+            addr,
+            leader,
+            self.auth.clone(),
+            self.board.clone(),
+            init_timeout,
+            tx,
+        )));
         let stream = loop {
             tokio::select! {
                 biased;

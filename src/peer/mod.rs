@@ -10,12 +10,13 @@
 //! looking ones, which is how a restarted server learns who leads and joins without an election.
 
 use crate::api::{Command, SubmitError};
+use crate::auth::{self, PeerAuth, PortKind};
 use crate::config::Config;
 use crate::election::{Action, Decision, Fle, TimerId, Voters};
 use crate::ids::{Epoch, LearnerType, ServerState, Sid, Zxid};
 use crate::net::election::{ensemble_id, ElectionEvent, ElectionNet, ElectionSetup};
 use crate::net::link::{Link, LinkEvent};
-use crate::net::{TcpListener, TcpStream};
+use crate::net::{set_nodelay, PeerStream, TcpListener, TcpStream};
 use crate::replica::{self, read_tree, Replica, ReplicaError, Request};
 use crate::status::{Counters, LearnerCounts, Serving, StatusBoard, ZabPhase};
 use crate::storage::{resync, Disk, EpochError, EpochStore};
@@ -47,6 +48,8 @@ use tracing::{debug, info, warn};
 
 /// How often a learner retries connecting to its leader's quorum port.
 const CONNECT_RETRY: Duration = Duration::from_millis(20);
+/// How long a learner waits before dialling again a leader that refused its authentication.
+const AUTH_RETRY: Duration = Duration::from_millis(250);
 /// Group commit waits for a quiet moment, but never longer than this many events.
 const GROUP_COMMIT_MAX_EVENTS: u32 = 64;
 /// A SNAP travels in chunks of this size (well under the quorum port's frame limit).
@@ -56,6 +59,13 @@ const SNAP_CHUNK_BYTES: usize = 512 * 1024;
 pub(crate) const SYNC_WINDOW_BYTES: usize = 64 * 1024 * 1024;
 /// Connections that arrive on the quorum port while LOOKING wait for the outcome; at most this many.
 const MAX_PENDING_LEARNERS: usize = 256;
+
+/// A connection on the quorum port, set up (and authenticated, when on).
+pub(crate) struct QuorumConn {
+    stream: PeerStream,
+    /// The server it proved to be, when it authenticated.
+    proved: auth::Authenticated,
+}
 
 /// Why the peer went (back) to LOOKING.
 #[derive(Debug, Clone)]
@@ -137,8 +147,10 @@ pub struct Peer {
     election_events: mpsc::Receiver<ElectionEvent>,
     timer: Pin<Box<Sleep>>,
     timer_id: Option<TimerId>,
-    quorum_conns: mpsc::Receiver<TcpStream>,
-    pending_learners: Vec<TcpStream>,
+    quorum_conns: mpsc::Receiver<QuorumConn>,
+    pending_learners: Vec<QuorumConn>,
+    /// Quorum authentication (`quorum.auth.*`) for the connections this server dials.
+    auth: PeerAuth,
     /// Something was appended to the log that no fsync (running or done) covers yet.
     log_dirty: bool,
     /// Runs the group commit's fsync off this loop.
@@ -198,7 +210,7 @@ impl Peer {
         let roles: BTreeMap<Sid, LearnerType> =
             config.servers.values().map(|s| (s.id, s.role)).collect();
         let ensemble = ensemble_id(roles.iter());
-        let others = config
+        let others: BTreeSet<Sid> = config
             .servers
             .keys()
             .copied()
@@ -207,6 +219,14 @@ impl Peer {
         let non_voting = needs_resync && role == LearnerType::Participant;
         if non_voting {
             warn!(sid = %me, "this voter lost log records: it will not vote until a leader has resynced it");
+        }
+        let peer_auth = PeerAuth {
+            policy: config.quorum_auth.clone(),
+            me,
+            members: Arc::new(others.clone()),
+        };
+        if peer_auth.policy.enabled() || peer_auth.policy.tls.is_some() {
+            info!(sid = %me, mode = %peer_auth.policy.describe(), "quorum authentication on");
         }
         let fle = election_core(me, &voters, others, config.finalize_wait, non_voting);
         let setup = ElectionSetup {
@@ -221,11 +241,17 @@ impl Peer {
                 .collect(),
             heartbeat: config.tick_time / 2,
             dead_after: config.tick_time * config.sync_limit,
+            auth: peer_auth.clone(),
         };
         let (ev_tx, election_events) = mpsc::channel(1024);
         let net = ElectionNet::start(setup, listeners.election, ev_tx, board.clone());
         let (conn_tx, quorum_conns) = mpsc::channel(64);
-        let acceptor = TaskGuard(tokio::spawn(accept_quorum(listeners.quorum, conn_tx)));
+        let acceptor = TaskGuard(tokio::spawn(accept_quorum(
+            listeners.quorum,
+            conn_tx,
+            peer_auth.clone(),
+            board.clone(),
+        )));
         let mut epochs = epochs;
         let last_logged = replica.last_logged();
         if last_logged.epoch() > epochs.current() {
@@ -267,6 +293,7 @@ impl Peer {
             timer_id: None,
             quorum_conns,
             pending_learners: Vec::new(),
+            auth: peer_auth,
             log_dirty: false,
             syncer: LogSyncer::new(),
             ack_due: false,
@@ -567,13 +594,30 @@ impl Peer {
     }
 }
 
-async fn accept_quorum(listener: TcpListener, conns: mpsc::Sender<TcpStream>) {
+/// Accept quorum-port connections; each is authenticated (when on) in its own task, so that a
+/// slow or hostile peer never holds up the others, and only then handed to the peer loop.
+async fn accept_quorum(
+    listener: TcpListener,
+    conns: mpsc::Sender<QuorumConn>,
+    auth: PeerAuth,
+    board: Arc<StatusBoard>,
+) {
+    let auth = Arc::new(auth);
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                if conns.send(stream).await.is_err() {
-                    return;
-                }
+            Ok((stream, from)) => {
+                set_nodelay(&stream);
+                let (auth, board, conns) = (auth.clone(), board.clone(), conns.clone());
+                tokio::spawn(async move {
+                    match auth::accept(stream, &auth, PortKind::Quorum).await {
+                        Ok((stream, proved)) => {
+                            let _ = conns.send(QuorumConn { stream, proved }).await;
+                        }
+                        Err(err) => {
+                            auth::report(&board.counters, PortKind::Quorum, &from.to_string(), &err)
+                        }
+                    }
+                });
             }
             Err(err) => {
                 warn!(%err, "quorum port: accept failed");
@@ -583,8 +627,16 @@ async fn accept_quorum(listener: TcpListener, conns: mpsc::Sender<TcpStream>) {
     }
 }
 
-/// Connect to the leader's quorum port, retrying every [`CONNECT_RETRY`] until `within`.
-async fn dial_leader(addr: String, within: Duration, done: oneshot::Sender<Option<TcpStream>>) {
+/// Connect to leader `leader`'s quorum port and authenticate (when on), retrying every
+/// [`CONNECT_RETRY`] until `within`.
+async fn dial_leader(
+    addr: String,
+    leader: Sid,
+    auth: PeerAuth,
+    board: Arc<StatusBoard>,
+    within: Duration,
+    done: oneshot::Sender<Option<PeerStream>>,
+) {
     let deadline = Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -594,8 +646,18 @@ async fn dial_leader(addr: String, within: Duration, done: oneshot::Sender<Optio
         }
         match tokio::time::timeout(left, TcpStream::connect(addr.as_str())).await {
             Ok(Ok(stream)) => {
-                let _ = done.send(Some(stream));
-                return;
+                set_nodelay(&stream);
+                match auth::dial(stream, &auth, PortKind::Quorum, leader).await {
+                    Ok((stream, _)) => {
+                        let _ = done.send(Some(stream));
+                        return;
+                    }
+                    Err(err) => {
+                        auth::report(&board.counters, PortKind::Quorum, &addr, &err);
+                        // A refusal will not change within milliseconds: retry calmly.
+                        tokio::time::sleep(AUTH_RETRY).await;
+                    }
+                }
             }
             Ok(Err(err)) => debug!(%addr, %err, "leader not reachable yet"),
             Err(_) => {}

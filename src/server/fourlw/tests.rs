@@ -52,6 +52,7 @@ pub(crate) fn ensemble_config(my_id: u64, observer: bool) -> Config {
         commit_log_count: 10_000,
         container_check: Duration::from_millis(60_000),
         containers_per_minute: 10_000,
+        quorum_auth: crate::auth::Policy::off(),
         admin: Default::default(),
         metrics: None,
     }
