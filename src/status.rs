@@ -174,6 +174,10 @@ pub struct Counters {
     pub notifications_sent: AtomicU64,
     pub notifications_received: AtomicU64,
     pub notifications_dropped: AtomicU64,
+    /// Bytes of the notifications sent and received, each with its 4-byte frame prefix (pings
+    /// and handshakes excluded): the size side of what an election costs.
+    pub notification_bytes_sent: AtomicU64,
+    pub notification_bytes_received: AtomicU64,
     /// Committed transactions that arrived out of zxid order (the tree refused them). Always
     /// 0 unless the protocol is broken; the simulation checks it after every step.
     pub commit_order_violations: AtomicU64,

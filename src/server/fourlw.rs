@@ -620,6 +620,8 @@ pub const MNTR_KEYS: &[&str] = &[
     "zk_notifications_sent",
     "zk_notifications_received",
     "zk_notifications_dropped",
+    "zk_notification_bytes_sent",
+    "zk_notification_bytes_received",
     "zk_log_fsyncs",
     "zk_txns_committed",
 ];
@@ -749,6 +751,8 @@ pub fn mntr_values(ctx: &Context<'_>) -> Vec<(&'static str, MntrValue)> {
             "zk_notifications_sent" => count(&c.notifications_sent),
             "zk_notifications_received" => count(&c.notifications_received),
             "zk_notifications_dropped" => count(&c.notifications_dropped),
+            "zk_notification_bytes_sent" => count(&c.notification_bytes_sent),
+            "zk_notification_bytes_received" => count(&c.notification_bytes_received),
             "zk_log_fsyncs" => count(&c.log_fsyncs),
             "zk_txns_committed" => count(&c.txns_committed),
             _ => continue,
