@@ -103,6 +103,8 @@ class Trials:
     notif_recv: list = field(default_factory=list)
     bytes_sent: list = field(default_factory=list)
     rounds: list = field(default_factory=list)
+    election_ms: list = field(default_factory=list)  # LOOKING -> decided, max over survivors
+    sync_ms: list = field(default_factory=list)  # zabd: decided -> serving, max over survivors
     failures: list = field(default_factory=list)  # what went wrong, in words
 
 
@@ -337,11 +339,30 @@ def _wait_mode(ens: bc.Ensemble, sid: int, mode: str, timeout: float,
     return None
 
 
+_TOOK_RE = re.compile(r"election decided .*\btook=(\S+)")
+_SINCE_RE = re.compile(r"serving .*\bsince_election=(\S+)")
+_ZK_TOOK_RE = re.compile(r"LEADER ELECTION TOOK - (\d+) MS")
+_ZK_NOTIF_RE = re.compile(r"WorkerReceiver\[myid=(\d+)\].*Notification: my state:\S+ n\.sid:(\d+),")
+
+
+def zk_notifications_from_others(lines: list[str]) -> int:
+    """ZooKeeper's 'Notification:' log lines that came from another server: its receiver also
+    logs the notifications a server queues to itself, which zabd's counter does not count."""
+    n = 0
+    for line in lines:
+        m = _ZK_NOTIF_RE.search(line)
+        if m and m.group(1) != m.group(2):
+            n += 1
+    return n
+
+
 def _count_messages(ens, tr: Trials, survivors, before, offsets):
-    """Election messages over one failover, summed over the survivors. zabd: the mntr
-    counters (notifications and their bytes) and the rounds= of its log lines. ZooKeeper
-    exposes no such counters; its log has one INFO line per notification received
-    ('Notification: ...'), which gives the received count."""
+    """Election messages and the election's own duration over one failover, from the
+    survivors. zabd: the mntr counters (notifications and their bytes), and its log lines'
+    rounds=, took= (LOOKING -> decided) and since_election= (decided -> serving, the ZAB sync).
+    ZooKeeper has no such counters: its log has one INFO line per notification received
+    ('Notification: ...') and 'LEADER ELECTION TOOK - N MS' (LOOKING -> decided)."""
+    logs = {s: _log_since(ens.servers[s].logs[-1], offsets[s]) for s in survivors}
     if ens.kind == "zabd":
         after = {s: be.mntr(ens.servers[s].client_port) for s in survivors}
 
@@ -357,15 +378,27 @@ def _count_messages(ens, tr: Trials, survivors, before, offsets):
             d = delta(key)
             if d is not None:
                 lst.append(d)
-        rounds = [int(m.group(1)) for s in survivors
-                  for line in _log_since(ens.servers[s].logs[-1], offsets[s])
-                  for m in [_ROUNDS_RE.search(line)] if m]
-        if rounds:
-            tr.rounds.append(max(rounds))
+        found = {"rounds": [], "took": [], "since": []}
+        for s in survivors:
+            for line in logs[s]:
+                for key, rx in (("rounds", _ROUNDS_RE), ("took", _TOOK_RE),
+                                ("since", _SINCE_RE)):
+                    m = rx.search(line)
+                    if m:
+                        v = (int(m.group(1)) if key == "rounds"
+                             else be.parse_duration_ms(m.group(1)))
+                        if v is not None:
+                            found[key].append(v)
+        for key, lst in (("rounds", tr.rounds), ("took", tr.election_ms),
+                         ("since", tr.sync_ms)):
+            if found[key]:
+                lst.append(max(found[key]))
     else:
-        n = sum(1 for s in survivors for line in _log_since(ens.servers[s].logs[-1], offsets[s])
-                if "Notification: my state:" in line)
-        tr.notif_recv.append(n)
+        tr.notif_recv.append(sum(zk_notifications_from_others(logs[s]) for s in survivors))
+        took = [int(m.group(1)) for s in survivors for line in logs[s]
+                for m in [_ZK_TOOK_RE.search(line)] if m]
+        if took:
+            tr.election_ms.append(float(max(took)))
 
 
 def run_shape(args, voters: int, observers: int, base: str, kinds, log) -> dict[str, Trials]:

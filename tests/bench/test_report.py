@@ -154,5 +154,18 @@ class ServingRule(unittest.TestCase):
         self.assertIsNone(bf.all_serving_again({}, old_epoch=4))
 
 
+
+class ZooKeeperLogs(unittest.TestCase):
+    def test_only_notifications_from_other_servers_count(self):
+        fmt = ("2026-11-23 07:12:23,847 - INFO  [WorkerReceiver[myid={me}]:FastLeaderElection"
+               "$Messenger$WorkerReceiver@391] - Notification: my state:LOOKING; n.sid:{sid}, "
+               "n.state:LOOKING, n.leader:1, n.round:0x1, n.peerEpoch:0x0, n.zxid:0x0")
+        lines = [fmt.format(me=1, sid=1), fmt.format(me=1, sid=2), fmt.format(me=1, sid=3),
+                 "2026-11-23 07:12:25,163 - INFO  [QuorumPeer[myid=1]:Follower@77] - "
+                 "FOLLOWING - LEADER ELECTION TOOK - 240 MS"]
+        self.assertEqual(bf.zk_notifications_from_others(lines), 2)
+        self.assertEqual(bf._ZK_TOOK_RE.search(lines[3]).group(1), "240")
+
+
 if __name__ == "__main__":
     unittest.main()
