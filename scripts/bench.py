@@ -88,7 +88,7 @@ def parse_args(argv=None):
     ap.add_argument("--repeat", type=int, help="load runs per figure and system (3; quick 1)")
     ap.add_argument("--prewarm", type=float, help="discarded load per system first (8; quick 2)")
     ap.add_argument("--gap-kills", type=int,
-                    help="write-gap trials per system and stop kind (5; quick 1)")
+                    help="write-gap trials per system and stop kind (4; quick 1)")
     ap.add_argument("--writers", type=int, default=3, help="write-gap: writing sessions")
     ap.add_argument("--gap-duration", type=float, help="write-gap: measured seconds (6; quick 4)")
     ap.add_argument("--gap-pre", type=float, default=2.0)
@@ -139,7 +139,7 @@ def parse_args(argv=None):
     args.warmup = pick(args.warmup, 2.0, 1.0)
     args.repeat = pick(args.repeat, 3, 1)
     args.prewarm = pick(args.prewarm, 8.0, 2.0)
-    args.gap_kills = pick(args.gap_kills, 5, 1)
+    args.gap_kills = pick(args.gap_kills, 4, 1)
     args.gap_duration = pick(args.gap_duration, 6.0, 4.0)
     args.gap_pre = min(args.gap_pre, args.gap_duration / 2)
     args.sim_voters = pick(args.sim_voters, "3,5,7,11,21,31,51", "3,5,7,21,51")
