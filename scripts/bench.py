@@ -29,6 +29,7 @@ only. Every process is killed at exit, also when this script is killed.
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
 import shlex
@@ -114,6 +115,8 @@ def parse_args(argv=None):
                     help="seconds of CPU counted after an unpolled kill (and idle before)")
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--dir", default=tempfile.gettempdir(), help="where data directories go")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="measure nothing: report the run saved in FILE (a bench.json)")
     ap.add_argument("--keep-logs", metavar="DIR",
                     help="copy the election ensembles' server logs here")
     ap.add_argument("--out", default=os.path.join(REPO, "bench-results"),
@@ -512,6 +515,8 @@ def section(args, meta: dict, figs: list, sim: list, svgs: list, incidents: list
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        return report_from_json(args.from_json, args.benchmarks, args.out)
     for path in (args.zabd, args.zkbench):
         if not os.access(path, os.X_OK):
             log(f"missing {path}: build it with `cargo build --release` (scripts/bench.sh does)")
@@ -571,6 +576,11 @@ def main(argv=None) -> int:
     meta["took_s"] = time.time() - started
     meta["load_end"] = be.loadavg()
     save()
+    return report(args, meta, trials, loads, gaps, rss_load, sim, incidents, failures)
+
+
+def report(args, meta, trials, loads, gaps, rss_load, sim, incidents, failures) -> int:
+    """The table, the figures, bench.md and BENCHMARKS.md's generated section."""
     figs = figures(trials, loads, gaps, rss_load, args.writers)
     log("\n" + br.text_table(figs))
     for line in br.goal_summary(figs):
@@ -590,6 +600,38 @@ def main(argv=None) -> int:
     log("figures: " + ", ".join(svgs))
     log(f"took {meta['took_s'] / 60:.1f} min")
     return 0
+
+
+def report_from_json(path: str, benchmarks: str | None, out: str | None) -> int:
+    """Report a run from its bench.json, e.g. one that was stopped before the end (the file is
+    saved after every phase); such a run is labelled as interrupted, with what it lacks."""
+    with open(path) as f:
+        data = json.load(f)
+    args = argparse.Namespace(**data["args"])
+    args.stop_shapes = set(args.stop_shapes)
+    if benchmarks is not None:
+        args.benchmarks = benchmarks
+    if out is not None:
+        args.out = out
+    meta = data["meta"]
+    trials = {s: {k: bf.Trials(**t) for k, t in ts.items()}
+              for s, ts in data["trials"].items()}
+    incidents = list(data["incidents"])
+    if "took_s" not in meta:
+        started = calendar.timegm(time.strptime(meta["started"], "%Y-%m-%d %H:%M:%S UTC"))
+        meta["took_s"] = os.path.getmtime(path) - started
+        meta["load_end"] = "not recorded"
+        missing = [f"election shape {bf.shape_name(v, o)}" for v, o in
+                   (tuple(x) for x in args.shape_list)
+                   if bf.shape_name(v, o) not in trials and "election" not in args.skip]
+        missing += [p for p, have in (("load", data["loads"]), ("sim", data["sim"]))
+                    if not have and p not in args.skip]
+        incidents.append("INTERRUPTED: this run was stopped before it finished; reported from "
+                         f"{os.path.basename(path)} as saved after its last completed phase. "
+                         "Not measured: " + (", ".join(missing) or "nothing"))
+    failures = [x for ts in trials.values() for t in ts.values() for x in t.failures]
+    return report(args, meta, trials, data["loads"], data["gaps"], data["rss_load"],
+                  data["sim"], incidents, failures)
 
 
 if __name__ == "__main__":
