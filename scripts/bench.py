@@ -508,7 +508,7 @@ def section(args, meta: dict, figs: list, sim: list, svgs: list, incidents: list
                for p in svgs]
         md.append("")
     if failures or incidents:
-        md += ["### Failures and incidents", ""] + [f"- {x}" for x in failures + incidents] + [""]
+        md += ["### Slow trials, failures and incidents", ""] + [f"- {x}" for x in failures + incidents] + [""]
     md.append(f"Every sample: `{os.path.relpath(meta['json'], REPO)}`.")
     return "\n".join(md) + "\n"
 
