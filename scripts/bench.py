@@ -471,6 +471,10 @@ def section(args, meta: dict, figs: list, sim: list, svgs: list, incidents: list
           f"{args.repeat} run(s) of {args.duration:g} s after {args.warmup:g} s warmup; "
           f"{args.gap_kills} write-gap trial(s) per stop kind ({args.writers} writers, setData)",
           "",
+          *(["**A quick run is a smoke test, not a measurement**: 2 s load runs after 1 s "
+              "warmup and a 2 s prewarm leave ZooKeeper's JVM cold (its throughput ratios "
+              "flatter zabd), and medians of 1-3 trials are not a distribution. Use the full "
+              "run's figures.", ""] if args.quick else []),
           "**Serving.** " + bf.SERVING_RULE,
           "",
           "**Other definitions.** Survivors' CPU per election: in separate leader kills with "
