@@ -106,17 +106,21 @@ class Srv:
 
 
 class Ensemble:
-    """Three voters of one kind on loopback, with the shared zoo.cfg settings."""
+    """`voters` voters and `observers` observers (3 + 0 here; scripts/bench.py uses other
+    shapes) of one kind on loopback, with the shared zoo.cfg settings."""
 
-    def __init__(self, kind: str, zabd_bin: str, java: str, base_dir: str, heap: str):
+    def __init__(self, kind: str, zabd_bin: str, java: str, base_dir: str, heap: str,
+                 voters: int = 3, observers: int = 0):
         self.kind = kind
         self.zabd_bin = zabd_bin
         self.java = java
         self.heap = heap
+        n = voters + observers
         self.dir = tempfile.mkdtemp(prefix=f"clients-{kind}-", dir=base_dir)
-        ports = be.free_ports(9)
+        ports = be.free_ports(3 * n)
         self.servers: dict[int, Srv] = {}
-        for i in range(3):
+        self.observers = set(range(voters + 1, n + 1))
+        for i in range(n):
             sid = i + 1
             ddir = os.path.join(self.dir, f"data{sid}")
             os.makedirs(ddir)
@@ -125,10 +129,13 @@ class Ensemble:
             self.servers[sid] = Srv(sid, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], ddir,
                                     os.path.join(self.dir, f"zoo{sid}.cfg"))
         lines = [f"server.{s.sid}=127.0.0.1:{s.quorum_port}:{s.election_port}"
+                 + (":observer" if s.sid in self.observers else "")
                  for s in self.servers.values()]
         for s in self.servers.values():
             with open(s.cfg_path, "w") as f:
-                f.write(zoo_cfg(s.data_dir, s.client_port) + "\n".join(lines) + "\n")
+                f.write(zoo_cfg(s.data_dir, s.client_port)
+                        + ("peerType=observer\n" if s.sid in self.observers else "")
+                        + "\n".join(lines) + "\n")
         if kind == "zookeeper":
             with open(os.path.join(self.dir, "log4j.properties"), "w") as f:
                 f.write(LOG4J_PROPS)
@@ -178,7 +185,8 @@ class Ensemble:
             modes = [m for m, _ in st.values()]
             # No epoch comparison: a ZooKeeper follower's srvr Zxid stays in the old epoch
             # until the first write of the new one.
-            ok = all(m in ("leader", "follower") for m in modes) and modes.count("leader") == 1
+            ok = (all(m in be.SERVING_MODES for m in modes)
+                  and modes.count("leader") == 1)
             if ok:
                 since = since or time.monotonic()
                 if time.monotonic() - since >= settle:
@@ -218,10 +226,15 @@ class Ensemble:
             self.wait_stable(120)
         return notes
 
-    def kill(self, sid: int):
+    def kill(self, sid: int, sig: int = signal.SIGKILL):
+        """Stop one server with `sig` and reap it (SIGKILL after 10 s if it lingers)."""
         p = self.servers[sid].proc
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait()
+        os.kill(p.pid, sig)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
         be._forget(p)
 
     def stop(self):
@@ -381,8 +394,9 @@ def run_load(args, ensembles, kind, mode, sessions, duration, warmup) -> dict:
     return res
 
 
-def run_gap(args, ensembles, kind) -> dict:
-    """One leader kill under continuous writes; restarts the killed server afterwards."""
+def run_gap(args, ensembles, kind, sig: int = signal.SIGKILL) -> dict:
+    """One leader stop (`sig`: SIGKILL, or SIGTERM for a planned restart) under continuous
+    writes; restarts the stopped server afterwards."""
     ens = ensembles[kind]
     ens.wait_stable(60)
     cmd = zkbench_cmd(args, ens, "gap", ["--writers", str(args.writers), "--duration",
@@ -403,7 +417,7 @@ def run_gap(args, ensembles, kind) -> dict:
     znodes = be.mntr_int(be.mntr(ens.servers[leader].client_port), "zk_znode_count")
     os.kill(b.proc.pid, signal.SIGUSR1)
     marked = b.wait_line("zkbench: event 1", 5)
-    ens.kill(leader)
+    ens.kill(leader, sig)
     res.update(b.finish())
     res.update(kind=kind, leader=leader, marked=marked, znodes=znodes)
     ens.spawn(leader)

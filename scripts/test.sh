@@ -10,7 +10,9 @@
 #      sockets come from turmoil instead of tokio. SIM_SEEDS=N / SIM_SEED=S tune or replay it;
 #   4. the planted bugs (`planted` feature, src/planted.rs): each checker (simulation, model
 #      checker, the cores' unit tests) catches the bug it guards against;
-#   5. scripts/timeline.py's unit tests (tests/timeline: real logs parse, the SVG is valid).
+#   5. scripts/timeline.py's unit tests (tests/timeline: real logs parse, the SVG is valid) and
+#      scripts/bench_report.py's (tests/bench: ratios, goals, tables, the generated section,
+#      the SVG figures).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,3 +25,4 @@ cargo test --features sim --test sim
 cargo test --features sim,planted --test planted
 cargo test --features sim,planted --lib planted
 python3 -m unittest discover -s tests/timeline
+python3 -m unittest discover -s tests/bench

@@ -362,6 +362,26 @@ impl Cluster {
     pub fn others(&self, id: u64) -> Vec<u64> {
         self.ids.iter().copied().filter(|i| *i != id).collect()
     }
+
+    /// Election traffic so far, per running server: (notifications sent, their bytes on the
+    /// wire). For measuring what an election costs as the ensemble grows (`examples/sim_scale.rs`).
+    pub fn election_traffic(&self) -> BTreeMap<u64, (u64, u64)> {
+        let boards = self.boards.lock().map(|b| b.clone()).unwrap_or_default();
+        boards
+            .into_iter()
+            .filter(|(id, _)| !self.crashed.contains(id))
+            .map(|(id, b)| {
+                let c = &b.counters;
+                (
+                    id,
+                    (
+                        Counters::get(&c.notifications_sent),
+                        Counters::get(&c.notification_bytes_sent),
+                    ),
+                )
+            })
+            .collect()
+    }
 }
 
 pub struct Schedule(pub u64);

@@ -177,6 +177,10 @@ pub struct Counters {
     /// Peer connections (election or quorum port) refused by quorum authentication: a peer
     /// without the secret, with another one, or claiming an id outside the ensemble.
     pub quorum_auth_refused: AtomicU64,
+    /// Bytes of the notifications sent and received, each with its 4-byte frame prefix (pings
+    /// and handshakes excluded): the size side of what an election costs.
+    pub notification_bytes_sent: AtomicU64,
+    pub notification_bytes_received: AtomicU64,
     /// Committed transactions that arrived out of zxid order (the tree refused them). Always
     /// 0 unless the protocol is broken; the simulation checks it after every step.
     pub commit_order_violations: AtomicU64,

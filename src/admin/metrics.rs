@@ -60,6 +60,8 @@ pub const METRICS: &[(&str, MetricType, &str)] = &[
     ("zabd_notifications_received", MetricType::Counter, "Election notifications received from other servers."),
     ("zabd_notifications_dropped", MetricType::Counter, "Election notifications dropped (queue full or undecodable)."),
     ("zabd_quorum_auth_refused", MetricType::Counter, "Peer connections refused by quorum authentication."),
+    ("zabd_notification_bytes_sent", MetricType::Counter, "Bytes of election notifications sent, frame prefix included."),
+    ("zabd_notification_bytes_received", MetricType::Counter, "Bytes of election notifications received, frame prefix included."),
     ("zabd_proposals", MetricType::Counter, "Proposals this server made as leader."),
     ("zabd_log_fsyncs", MetricType::Counter, "Transaction-log fsyncs (one per group commit)."),
     ("zabd_txns_committed", MetricType::Counter, "Transactions committed and applied to the data tree."),
@@ -86,6 +88,8 @@ pub struct Scrape {
     pub notifications_received: u64,
     pub notifications_dropped: u64,
     pub quorum_auth_refused: u64,
+    pub notification_bytes_sent: u64,
+    pub notification_bytes_received: u64,
     pub log_fsyncs: u64,
     pub txns_committed: u64,
     pub latency_min_ms: u64,
@@ -131,6 +135,8 @@ impl Scrape {
             notifications_received: get(&counters.notifications_received),
             notifications_dropped: get(&counters.notifications_dropped),
             quorum_auth_refused: get(&counters.quorum_auth_refused),
+            notification_bytes_sent: get(&counters.notification_bytes_sent),
+            notification_bytes_received: get(&counters.notification_bytes_received),
             log_fsyncs: get(&counters.log_fsyncs),
             txns_committed: get(&counters.txns_committed),
             latency_min_ms: latency.min_ms,
@@ -260,6 +266,16 @@ impl Collector for Scrape {
             self.notifications_dropped,
         )?;
         counter(&mut e, "zabd_quorum_auth_refused", self.quorum_auth_refused)?;
+        counter(
+            &mut e,
+            "zabd_notification_bytes_sent",
+            self.notification_bytes_sent,
+        )?;
+        counter(
+            &mut e,
+            "zabd_notification_bytes_received",
+            self.notification_bytes_received,
+        )?;
         counter(&mut e, "zabd_proposals", s.proposals.count)?;
         counter(&mut e, "zabd_log_fsyncs", self.log_fsyncs)?;
         counter(&mut e, "zabd_txns_committed", self.txns_committed)?;

@@ -431,6 +431,7 @@ async fn metrics_move_with_the_counters() {
 
     Counters::add(&board.counters.elections_started, 3);
     Counters::add(&board.counters.notifications_received, 11);
+    Counters::add(&board.counters.notification_bytes_sent, 512);
     Counters::add(&board.counters.log_fsyncs, 2);
     board.counters.request_latency.record(3);
     board.counters.request_latency.record(700);
@@ -449,6 +450,10 @@ async fn metrics_move_with_the_counters() {
         11.0
     );
     assert_eq!(value(&after, "zabd_log_fsyncs_total", None), 2.0);
+    assert_eq!(
+        value(&after, "zabd_notification_bytes_sent_total", None),
+        512.0
+    );
     assert_eq!(value(&after, "zabd_serving", None), 1.0);
     assert_eq!(
         value(&after, "zabd_server_state", Some(("state", "leader"))),

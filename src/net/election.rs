@@ -539,11 +539,13 @@ impl PeerTask {
                 .or_else(|| self.slot.take())
                 .map(ElectionMessage::Notification);
             if let Some(msg) = outgoing {
-                if let Err(reason) = send_message(&mut sink, &msg).await {
-                    break reason;
-                }
+                let wire = match send_message(&mut sink, &msg).await {
+                    Ok(wire) => wire,
+                    Err(reason) => break reason,
+                };
                 if let ElectionMessage::Notification(n) = msg {
                     Counters::add(&self.board.counters.notifications_sent, 1);
+                    Counters::add(&self.board.counters.notification_bytes_sent, wire);
                     trace!(peer = %self.peer, round = n.round, leader = %n.vote.leader, state = n.state.as_str(), "notification sent");
                 }
                 continue;
@@ -559,6 +561,7 @@ impl PeerTask {
                         match codec::decode::<ElectionMessage, ELECTION_FRAME_LIMIT>(&frame) {
                             Ok(ElectionMessage::Notification(n)) => {
                                 Counters::add(&self.board.counters.notifications_received, 1);
+                                Counters::add(&self.board.counters.notification_bytes_received, wire_len(frame.len()));
                                 trace!(peer = %self.peer, round = n.round, leader = %n.vote.leader, state = n.state.as_str(), "notification received");
                                 let _ = self.events.send(ElectionEvent::Notification(self.peer, n)).await;
                             }
@@ -591,14 +594,24 @@ impl PeerTask {
     }
 }
 
-async fn send_message<S>(sink: &mut S, msg: &ElectionMessage) -> Result<(), String>
+/// Bytes a frame of `payload` bytes takes on the wire: the payload and its 4-byte length
+/// prefix (see [`codec::frame_codec`]). What the `notification_bytes_*` counters add up, so the
+/// cost of an election can be compared in bytes, not only in messages.
+fn wire_len(payload: usize) -> u64 {
+    payload as u64 + 4
+}
+
+/// Send one message; returns the bytes it took on the wire ([`wire_len`]).
+async fn send_message<S>(sink: &mut S, msg: &ElectionMessage) -> Result<u64, String>
 where
     S: futures_util::Sink<bytes::Bytes, Error = std::io::Error> + Unpin,
 {
     let frame = encode_frame(msg).map_err(|err| format!("cannot encode: {err}"))?;
+    let wire = wire_len(frame.len());
     sink.send(frame)
         .await
-        .map_err(|err| format!("send failed: {err}"))
+        .map_err(|err| format!("send failed: {err}"))?;
+    Ok(wire)
 }
 
 #[cfg(test)]
@@ -619,6 +632,35 @@ mod tests {
             dead_after: Duration::from_millis(500),
             auth: PeerAuth::off(Sid(me), Default::default()),
         }
+    }
+
+    /// The byte counters must count what actually crosses the socket, prefix included.
+    #[tokio::test]
+    async fn send_message_reports_the_bytes_on_the_wire() {
+        use tokio::io::AsyncReadExt;
+        let (a, mut b) = tokio::io::duplex(4096);
+        let mut framed = codec::framed(a, ELECTION_FRAME_LIMIT);
+        let msg = ElectionMessage::Notification(Notification {
+            vote: crate::election::Vote {
+                epoch: crate::ids::Epoch(3),
+                zxid: crate::ids::Zxid(0x3_0000_0007),
+                leader: Sid(2),
+            },
+            round: 9,
+            state: crate::ids::ServerState::Looking,
+        });
+        let first = send_message(&mut framed, &msg).await.unwrap();
+        let second = send_message(&mut framed, &ElectionMessage::Ping)
+            .await
+            .unwrap();
+        drop(framed);
+        let mut raw = Vec::new();
+        b.read_to_end(&mut raw).await.unwrap();
+        assert_eq!(first + second, raw.len() as u64);
+        assert!(second < first, "a ping is smaller than a notification");
+        // The receiving side counts the same figure from the decoded frame's payload.
+        let payload = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize;
+        assert_eq!(wire_len(payload), first);
     }
 
     #[test]

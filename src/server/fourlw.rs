@@ -623,6 +623,8 @@ pub const MNTR_KEYS: &[&str] = &[
     "zk_notifications_received",
     "zk_notifications_dropped",
     "zk_quorum_auth_refused",
+    "zk_notification_bytes_sent",
+    "zk_notification_bytes_received",
     "zk_log_fsyncs",
     "zk_txns_committed",
 ];
@@ -753,6 +755,8 @@ pub fn mntr_values(ctx: &Context<'_>) -> Vec<(&'static str, MntrValue)> {
             "zk_notifications_received" => count(&c.notifications_received),
             "zk_notifications_dropped" => count(&c.notifications_dropped),
             "zk_quorum_auth_refused" => count(&c.quorum_auth_refused),
+            "zk_notification_bytes_sent" => count(&c.notification_bytes_sent),
+            "zk_notification_bytes_received" => count(&c.notification_bytes_received),
             "zk_log_fsyncs" => count(&c.log_fsyncs),
             "zk_diff_count" => count(&c.diff_syncs),
             "zk_snap_count" => count(&c.snap_syncs),

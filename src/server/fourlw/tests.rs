@@ -137,6 +137,8 @@ fn counters() -> Counters {
     Counters::add(&c.notifications_sent, 9);
     Counters::add(&c.notifications_received, 8);
     Counters::add(&c.notifications_dropped, 3);
+    Counters::add(&c.notification_bytes_sent, 410);
+    Counters::add(&c.notification_bytes_received, 370);
     c
 }
 
@@ -469,6 +471,8 @@ fn mntr_on_the_leader() {
     assert_eq!(value("zk_notifications_sent"), "9");
     assert_eq!(value("zk_notifications_received"), "8");
     assert_eq!(value("zk_notifications_dropped"), "3");
+    assert_eq!(value("zk_notification_bytes_sent"), "410");
+    assert_eq!(value("zk_notification_bytes_received"), "370");
     // Everything after the first three lines is numeric, as exporters expect.
     for line in text.lines().skip(3) {
         let v = line.split('\t').nth(1).unwrap_or("");
