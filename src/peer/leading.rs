@@ -55,7 +55,7 @@ impl Peer {
             let actions = tokio::select! {
                 biased;
                 // Group commit, forced: a burst of events must not postpone the fsync forever.
-                _ = std::future::ready(()), if self.sync_overdue() => match self.leader_sync(&mut core) {
+                _ = std::future::ready(()), if self.sync_overdue() => match self.leader_sync(&mut core).await {
                     Ok(actions) => actions,
                     Err(cause) => return cause,
                 },
@@ -107,7 +107,7 @@ impl Peer {
                 }
                 // Group commit: runs only when nothing else is ready, so one fsync covers every
                 // proposal appended since the last one.
-                _ = std::future::ready(()), if self.log_dirty => match self.leader_sync(&mut core) {
+                _ = std::future::ready(()), if self.log_dirty => match self.leader_sync(&mut core).await {
                     Ok(actions) => actions,
                     Err(cause) => return cause,
                 },
@@ -143,8 +143,11 @@ impl Peer {
     }
 
     /// Group commit on the leader: one fsync for everything appended, then its own ACK.
-    fn leader_sync(&mut self, core: &mut LeaderCore) -> Result<Vec<LeaderAction>, LookingCause> {
-        let synced = self.sync_log()?;
+    async fn leader_sync(
+        &mut self,
+        core: &mut LeaderCore,
+    ) -> Result<Vec<LeaderAction>, LookingCause> {
+        let synced = self.sync_log().await?;
         Ok(core.on_logged(synced))
     }
 
@@ -219,10 +222,7 @@ impl Peer {
         if core.phase() != LeaderPhase::Serving {
             return actions;
         }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now_ms = crate::wallclock::unix_ms();
         let candidates = read_tree(&self.replica.tree(), |t| {
             let mut c = t.container_candidates();
             c.extend(t.ttl_candidates(now_ms));

@@ -59,7 +59,7 @@ impl Peer {
             tokio::select! {
                 biased;
                 _ = std::future::ready(()), if self.sync_overdue() => {
-                    if let Err(cause) = self.learner_sync(&link) {
+                    if let Err(cause) = self.learner_sync(&link).await {
                         return cause;
                     }
                 }
@@ -109,7 +109,7 @@ impl Peer {
                 // Group commit: one fsync for every proposal logged since the last, then one
                 // cumulative ACK — never an ACK before the fsync that covers it.
                 _ = std::future::ready(()), if self.log_dirty => {
-                    if let Err(cause) = self.learner_sync(&link) {
+                    if let Err(cause) = self.learner_sync(&link).await {
                         return cause;
                     }
                 }
@@ -118,8 +118,8 @@ impl Peer {
     }
 
     /// Group commit on a learner: one fsync, then one cumulative ACK (never before the fsync).
-    fn learner_sync(&mut self, link: &Link) -> Result<(), LookingCause> {
-        let synced = self.sync_log()?;
+    async fn learner_sync(&mut self, link: &Link) -> Result<(), LookingCause> {
+        let synced = self.sync_log().await?;
         if std::mem::take(&mut self.ack_due) {
             link.send(QuorumMessage::Ack { zxid: synced })
                 .map_err(LookingCause::LeaderLost)?;

@@ -446,10 +446,18 @@ impl Peer {
         let _ = self.on_timer();
     }
 
-    fn sync_log(&mut self) -> Result<Zxid, LookingCause> {
+    /// The group commit's fsync. A simulated slow disk ([`Disk::sync_latency`]) first makes it
+    /// take virtual time, with this loop blocked as a real fsync would block it: what was
+    /// logged stays unsynced meanwhile, so a crash in the window loses it, and an ACK sent
+    /// before this returns would be a promise the disk cannot keep.
+    async fn sync_log(&mut self) -> Result<Zxid, LookingCause> {
         self.log_dirty = false;
         self.unsynced_events = 0;
         Counters::add(&self.board.counters.log_fsyncs, 1);
+        let latency = self.disk.sync_latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         let started = std::time::Instant::now();
         let synced = self.replica.sync();
         self.board.counters.log_fsync_time.record(started.elapsed());
