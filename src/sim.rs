@@ -2,8 +2,8 @@
 //! simulated network and clock, in one process, each on a [`MemDisk`] that keeps only fsynced
 //! bytes when its host crashes. Disks can be slow ([`SyncLatency`]: each log fsync takes seeded
 //! virtual time), so that crashes, and the majority power outages of [`Cluster::outage`], land
-//! while logged proposals are not yet durable. After every step the invariants are checked on each server's
-//! live status:
+//! while logged proposals are not yet durable. After every step the invariants are checked on
+//! each server's live status:
 //! - at most one server serves as leader of any epoch;
 //! - a serving leader has a quorum of synced voters behind it.
 //!
