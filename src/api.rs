@@ -57,10 +57,7 @@ impl ZabClient {
     /// Session ids are unique across the ensemble without coordination, as in ZooKeeper: the
     /// server id in the top byte, then the start time in milliseconds, then a counter.
     pub(crate) fn new(commands: mpsc::Sender<Command>, tree: SharedTree, sid: u64) -> ZabClient {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = u64::try_from(crate::wallclock::unix_ms()).unwrap_or(0);
         let first = ((sid & 0xff) << 56) | ((now_ms << 24) >> 8);
         ZabClient {
             commands,

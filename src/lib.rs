@@ -33,4 +33,5 @@ pub mod sim;
 pub mod status;
 pub mod storage;
 pub mod tree;
+pub mod wallclock;
 pub mod zab;

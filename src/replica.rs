@@ -47,10 +47,7 @@ impl Request {
     /// The transaction for this request at `zxid`, stamped with the wall clock now (so that
     /// every replica writes the same ctime/mtime).
     pub fn stamp(self, zxid: Zxid) -> Txn {
-        let time_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let time_ms = crate::wallclock::unix_ms();
         Txn {
             header: crate::tree::TxnHeader {
                 session_id: self.session_id,

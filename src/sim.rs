@@ -1,7 +1,9 @@
 //! The deterministic simulation harness: N real nodes (the `Node` the binary runs) on turmoil's
 //! simulated network and clock, in one process, each on a [`MemDisk`] that keeps only fsynced
-//! bytes when its host crashes. After every step the invariants are checked on each server's
-//! live status:
+//! bytes when its host crashes. Disks can be slow ([`SyncLatency`]: each log fsync takes seeded
+//! virtual time), so that crashes, and the majority power outages of [`Cluster::outage`], land
+//! while logged proposals are not yet durable. After every step the invariants are checked on
+//! each server's live status:
 //! - at most one server serves as leader of any epoch;
 //! - a serving leader has a quorum of synced voters behind it.
 //!
@@ -15,7 +17,7 @@ use crate::config::{Config, ServerSpec, Whitelist};
 use crate::ids::{LearnerType, Sid};
 use crate::node::Node;
 use crate::status::{Counters, Serving, StatusBoard};
-use crate::storage::MemDisk;
+use crate::storage::{MemDisk, SyncLatency};
 use crate::tree::{Acl, CreateMode, Op};
 use rand::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -382,6 +384,126 @@ impl Cluster {
             })
             .collect()
     }
+
+    /// Give server `id` a slow disk: its log fsyncs take simulated time (see [`SyncLatency`]).
+    pub fn set_sync_latency(&self, id: u64, latency: SyncLatency) {
+        if let Some(disk) = self.disks.get(&id) {
+            disk.set_sync_latency(latency);
+        }
+    }
+
+    /// Is server `id` (running) inside a log fsync, with logged data not yet durable?
+    pub fn syncing(&self, id: u64) -> bool {
+        !self.crashed.contains(&id) && self.disks.get(&id).is_some_and(MemDisk::sync_pending)
+    }
+
+    /// The running server that serves as leader of the newest epoch, if any.
+    pub fn leader(&self) -> Option<u64> {
+        self.views()
+            .into_iter()
+            .filter(|(_, (serving, _, _))| *serving == Serving::Leader)
+            .max_by_key(|(_, (_, epoch, _))| *epoch)
+            .map(|(id, _)| id)
+    }
+
+    /// A power outage: a majority of the voters (half the time all of them), the leader among
+    /// them, lose power at once. It is aimed (within `aim`) at the moment when the fewest
+    /// servers hold the newest writes durably: the leader has finished an fsync while at least
+    /// two of the other victims are still inside theirs, so what they logged is lost. Power
+    /// comes back after a pause, server by server in a seeded order; half the time the leader's
+    /// comes back last. Returns the servers it crashed (none without a leader).
+    ///
+    /// ZAB survives this: a write is acknowledged only once a quorum has it fsynced, and the
+    /// quorum that elects the next leader overlaps that one. A server that acknowledges before
+    /// its fsync breaks exactly this (see `tests/planted.rs`).
+    pub fn outage(&mut self, rng: &mut Schedule, aim: Duration) -> Vec<u64> {
+        let Some(leader) = self.leader() else {
+            return Vec::new();
+        };
+        let quorum = self.voters / 2 + 1;
+        let mut up: Vec<u64> = (1..=self.voters)
+            .filter(|id| *id != leader && !self.crashed.contains(id))
+            .collect();
+        let size = if rng.below(2) == 0 {
+            self.voters
+        } else {
+            quorum + rng.below(self.voters - quorum + 1)
+        };
+        let mut victims = vec![leader];
+        while (victims.len() as u64) < size && !up.is_empty() {
+            victims.push(up.remove(rng.below(up.len() as u64) as usize));
+        }
+        let leader_last = rng.below(2) == 0;
+        let end = self.sim.elapsed() + aim;
+        while self.sim.elapsed() < end && !self.in_window(leader, &victims) {
+            self.step();
+        }
+        let syncing: Vec<u64> = victims
+            .iter()
+            .copied()
+            .filter(|id| self.syncing(*id))
+            .collect();
+        tracing::info!(at = ?self.sim.elapsed(), ?victims, ?syncing, %leader, "sim: power outage");
+        for id in &victims {
+            self.crash(*id);
+        }
+        self.run_for(Duration::from_millis(rng.below(300)));
+        let mut order: Vec<u64> = victims.clone();
+        if leader_last {
+            order.retain(|id| *id != leader);
+        }
+        while !order.is_empty() {
+            let id = order.remove(rng.below(order.len() as u64) as usize);
+            self.power_back(id, rng);
+        }
+        if leader_last {
+            self.power_back(leader, rng);
+        }
+        victims
+    }
+
+    /// The leader's log is synced while at least two of the other `victims` are mid-fsync.
+    fn in_window(&self, leader: u64, victims: &[u64]) -> bool {
+        let syncing = victims
+            .iter()
+            .filter(|id| **id != leader && self.syncing(**id))
+            .count();
+        !self.syncing(leader) && syncing >= 2
+    }
+
+    /// Restart a crashed server, then let up to a second pass.
+    fn power_back(&mut self, id: u64, rng: &mut Schedule) {
+        tracing::info!(at = ?self.sim.elapsed(), %id, "sim: power back");
+        self.bounce(id);
+        self.run_for(Duration::from_millis(rng.below(1000)));
+    }
+}
+
+/// A seeded fsync latency for each of `n` servers' disks. A third of the ensembles have fast
+/// disks (0.2 to 2 ms per fsync), a third slow ones (5 to 50 ms), a third a mix; one slow
+/// fsync in 50 stalls for 100 to 300 ms.
+pub fn disk_profiles(rng: &mut Schedule, n: usize) -> Vec<SyncLatency> {
+    let class = rng.below(3);
+    (0..n)
+        .map(|_| {
+            let seed = rng.next_u64();
+            let slow = match class {
+                0 => false,
+                1 => true,
+                _ => rng.below(2) == 0,
+            };
+            if !slow {
+                return SyncLatency::new(
+                    seed,
+                    Duration::from_micros(200),
+                    Duration::from_millis(2),
+                );
+            }
+            let stall = Duration::from_millis(100 + rng.below(201));
+            SyncLatency::new(seed, Duration::from_millis(5), Duration::from_millis(50))
+                .with_stalls(50, stall)
+        })
+        .collect()
 }
 
 pub struct Schedule(pub u64);
@@ -399,19 +521,24 @@ impl Schedule {
     }
 }
 
-/// One seeded run: 5 voters and an observer, a write workload, 30 random faults (crash and
-/// restart keeping a voter majority up, partitions, repairs), then healing and the checks.
+/// One seeded run: 5 voters and an observer on seeded slow or fast disks, a write workload, 30
+/// random faults (crash and restart keeping a voter majority up, partitions, repairs, power
+/// outages of a majority aimed at fsync windows), then healing and the checks.
 pub fn random_faults(seed: u64) {
     let voters = 5;
     let mut c = Cluster::new(seed, voters, 1);
     let mut rng = Schedule(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let ids = c.ids.clone();
+    for (id, latency) in ids.iter().zip(disk_profiles(&mut rng, ids.len())) {
+        c.set_sync_latency(*id, latency);
+    }
     let mut partitioned: Vec<(u64, u64)> = Vec::new();
     c.wait_stable(&c.ids.clone(), Duration::from_secs(10));
     let acked = c.start_writer(400, Duration::from_millis(40));
     for _ in 0..30 {
         let ids = c.ids.clone();
         let victim = ids[rng.below(ids.len() as u64) as usize];
-        match rng.below(4) {
+        match rng.below(5) {
             // Crash, keeping a majority of voters up.
             0 => {
                 let down_voters = c.crashed.iter().filter(|i| **i <= voters).count() as u64;
@@ -431,10 +558,13 @@ pub fn random_faults(seed: u64) {
                     partitioned.push((victim, other));
                 }
             }
-            _ => {
+            3 => {
                 for (a, b) in partitioned.drain(..) {
                     c.sim.repair(host(a), host(b));
                 }
+            }
+            _ => {
+                c.outage(&mut rng, Duration::from_millis(500));
             }
         }
         let pause = 50 + rng.below(1500);

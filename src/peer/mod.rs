@@ -493,7 +493,9 @@ impl Peer {
             Ok(Some(pending)) => {
                 Counters::add(&self.board.counters.log_fsyncs, 1);
                 let ack_due = std::mem::take(&mut self.ack_due);
-                self.syncer.start(pending, ack_due);
+                // Zero on real disks; a simulated slow disk's fsync takes virtual time.
+                let latency = self.disk.sync_latency();
+                self.syncer.start(pending, ack_due, latency);
                 Ok(None)
             }
             Ok(None) => Ok(Some(self.replica.last_synced())),

@@ -10,8 +10,10 @@
 //! records appended while it runs form the next group.
 //!
 //! The protocol rule is unchanged: nothing is acknowledged before the fsync that covers it has
-//! returned. Under the `sim` feature the fsync runs inline (so that runs replay exactly) and
-//! its outcome is still delivered through the channel, as a later event.
+//! returned. Under the `sim` feature the fsync runs on the simulated host instead (so that runs
+//! replay exactly): at once, or, on a simulated slow disk, after its latency in virtual time as
+//! a task of its own, so that a crash can land while logged records are not yet durable; its
+//! outcome is still delivered through the channel, as a later event.
 
 use crate::storage::{LogError, PendingSync, Synced};
 use std::time::Duration;
@@ -50,7 +52,8 @@ impl LogSyncer {
     }
 
     /// Run `pending` off the loop. The caller starts one only when [`LogSyncer::busy`] is false.
-    pub fn start(&mut self, pending: PendingSync, ack_due: bool) {
+    /// `latency` is a simulated disk's fsync time (`Disk::sync_latency`); real disks say zero.
+    pub fn start(&mut self, pending: PendingSync, ack_due: bool, latency: Duration) {
         self.busy = true;
         let done = self.done_tx.clone();
         let work = move || {
@@ -64,9 +67,19 @@ impl LogSyncer {
             });
         };
         #[cfg(not(feature = "sim"))]
-        drop(tokio::task::spawn_blocking(work));
+        {
+            let _ = latency;
+            drop(tokio::task::spawn_blocking(work));
+        }
         #[cfg(feature = "sim")]
-        work();
+        if latency.is_zero() {
+            work();
+        } else {
+            drop(tokio::spawn(async move {
+                tokio::time::sleep(latency).await;
+                work();
+            }));
+        }
     }
 
     /// The running fsync's outcome; pending forever when none runs (guard with `busy()`).

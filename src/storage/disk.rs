@@ -62,6 +62,14 @@ pub trait Disk: Send + Sync + std::fmt::Debug {
     /// fsync a directory, making creations, renames and removals in it durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 
+    /// How long the next group-commit fsync of the log should take in *simulated* time. The
+    /// peer waits this out (its loop blocked, as a real fsync blocks it) before the fsync, so a
+    /// simulated slow disk leaves logged proposals unsynced for a while and a crash can land in
+    /// that window. Real disks answer zero: their fsync takes real time by itself.
+    fn sync_latency(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Replace `path` with `bytes` atomically and durably: write a temp file, fsync it, rename
     /// it over `path`, fsync the directory. After this returns, a crash leaves either the old or
     /// the new content, never a mix, and never loses the new content.

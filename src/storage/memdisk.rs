@@ -25,8 +25,13 @@
 //! [`MemDisk::tear`] (a torn write: the file, in both versions, ends early), and
 //! [`MemDisk::fail_next_syncs`] (fsync reports EIO). Counters of file and directory syncs let a
 //! test check group commit.
+//!
+//! Slow disks: [`MemDisk::set_sync_latency`] gives the log's fsyncs a seeded simulated latency
+//! (see [`Disk::sync_latency`]), and [`MemDisk::sync_pending`] tells a fault schedule that one
+//! is under way, so that it can crash the node inside the window.
 
 use super::disk::{parent_of, Disk, DiskFile, SyncHandle};
+use super::latency::SyncLatency;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -53,6 +58,10 @@ struct State {
     file_syncs: u64,
     dir_syncs: u64,
     fail_syncs: u32,
+    /// Simulated fsync latency; `None` is an instantaneous disk.
+    latency: Option<SyncLatency>,
+    /// A log fsync's latency was handed out and no file fsync has happened since.
+    sync_pending: bool,
 }
 
 #[derive(Default)]
@@ -116,6 +125,7 @@ impl State {
             .ok_or_else(|| io::Error::other("inode vanished"))?;
         inode.sync_prefix(len);
         self.file_syncs += 1;
+        self.sync_pending = false;
         Ok(())
     }
 
@@ -178,6 +188,7 @@ impl MemDisk {
         let mut s = self.lock();
         s.generation += 1;
         s.open.clear();
+        s.sync_pending = false;
         s.live = s.durable.clone();
         s.gc();
         for inode in s.inodes.values_mut() {
@@ -221,6 +232,19 @@ impl MemDisk {
     /// Make the next `n` fsyncs (of files or directories) fail with an I/O error.
     pub fn fail_next_syncs(&self, n: u32) {
         self.lock().fail_syncs = n;
+    }
+
+    /// Make this a slow disk: every log fsync takes the next latency of `latency` in simulated
+    /// time.
+    pub fn set_sync_latency(&self, latency: SyncLatency) {
+        self.lock().latency = Some(latency);
+    }
+
+    /// Is a log fsync under way: its latency handed out (the peer is waiting it out) and no
+    /// file fsync done since? Approximate by design (any file's fsync ends it); a fault
+    /// schedule uses it to aim crashes into the window where logged data is not yet durable.
+    pub fn sync_pending(&self) -> bool {
+        self.lock().sync_pending
     }
 
     /// How many file fsyncs (including durable truncations) have succeeded.
@@ -367,6 +391,17 @@ impl MemDisk {
 }
 
 impl Disk for MemDisk {
+    fn sync_latency(&self) -> std::time::Duration {
+        let mut s = self.lock();
+        let latency = s
+            .latency
+            .as_mut()
+            .map(SyncLatency::next_latency)
+            .unwrap_or_default();
+        s.sync_pending = !latency.is_zero();
+        latency
+    }
+
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
         let s = self.lock();
         Ok(s.live
@@ -478,6 +513,30 @@ mod tests {
 
     fn dir() -> PathBuf {
         PathBuf::from("/data/version-2")
+    }
+
+    #[test]
+    fn a_slow_disk_hands_out_latencies_and_marks_the_window_until_the_fsync() {
+        use std::time::Duration;
+        let disk = MemDisk::new();
+        assert_eq!(
+            disk.sync_latency(),
+            Duration::ZERO,
+            "instantaneous by default"
+        );
+        assert!(!disk.sync_pending());
+        let ms = Duration::from_millis(7);
+        disk.set_sync_latency(SyncLatency::new(1, ms, ms));
+        disk.create_dir_all(&dir()).expect("dir");
+        let mut f = disk.create_new(&dir().join("log.1")).expect("create");
+        f.write_all(b"proposal").expect("write");
+        assert_eq!(disk.sync_latency(), ms);
+        assert!(disk.sync_pending(), "inside the window");
+        f.sync().expect("sync");
+        assert!(!disk.sync_pending(), "the fsync closes the window");
+        disk.sync_latency();
+        disk.crash();
+        assert!(!disk.sync_pending(), "a crash ends the window too");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod disk;
 pub mod epoch;
+pub mod latency;
 pub mod memdisk;
 pub mod resync;
 pub mod snapshot;
@@ -11,6 +12,7 @@ pub mod txnlog;
 
 pub use disk::{Disk, DiskFile, RealDisk, SyncHandle};
 pub use epoch::{EpochError, EpochStore};
+pub use latency::SyncLatency;
 pub use memdisk::MemDisk;
 pub use snapshot::{SnapError, SnapPurge, SnapStore};
 pub use txnlog::{LogError, LogIter, LogOptions, PendingSync, Recovery, Synced, TornTail, TxnLog};
