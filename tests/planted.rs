@@ -87,7 +87,7 @@ fn the_model_checker_catches_counted_observer_votes() {
 }
 
 /// The first seeds of the random-fault simulation (`scripts/sim.sh`) are searched, in order,
-/// for one that loses an acknowledged write with the bug planted (seed 5 does, as of this
+/// for one that loses an acknowledged write with the bug planted (seed 8 does, as of this
 /// writing: `ZABD_PLANTED=ack-before-fsync`, see BENCHMARKS.md); every seed up to it must pass
 /// without the bug. Bounded, so that a simulation that stops catching it fails here loudly.
 #[test]
