@@ -6,16 +6,14 @@
 
 mod common;
 
+use common::inproc::Server;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zabd::api::ZabClient;
 use zabd::auth::tls::QuorumTls;
 use zabd::auth::{Policy, Secret};
 use zabd::config::Config;
-use zabd::node::Node;
-use zabd::status::{Counters, Serving, StatusBoard};
-use zabd::storage::RealDisk;
+use zabd::status::{Counters, Serving};
 use zabd::tree::{Acl, CreateMode, Op};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -28,12 +26,6 @@ fn policy(secret: Option<&[u8]>, require: bool) -> Policy {
         require,
         tls: None,
     }
-}
-
-struct Server {
-    client: ZabClient,
-    board: Arc<StatusBoard>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 struct Cluster {
@@ -61,15 +53,7 @@ impl Cluster {
     async fn start_as(&mut self, id: u64, auth: Policy) {
         let mut config = self.configs[&id].clone();
         config.quorum_auth = auth;
-        let node = Node::bind(config, Arc::new(RealDisk))
-            .await
-            .expect("node binds");
-        let server = Server {
-            client: node.client(),
-            board: node.board(),
-            task: tokio::spawn(node.run()),
-        };
-        self.servers.insert(id, server);
+        self.servers.insert(id, Server::start(config).await);
     }
 
     async fn start(&mut self, id: u64) {
@@ -79,8 +63,7 @@ impl Cluster {
 
     async fn kill(&mut self, id: u64) {
         if let Some(s) = self.servers.remove(&id) {
-            s.task.abort();
-            let _ = s.task.await;
+            s.kill().await;
         }
     }
 

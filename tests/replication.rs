@@ -5,24 +5,19 @@
 
 mod common;
 
+use common::inproc::Server;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zabd::api::{SubmitError, ZabClient};
 use zabd::config::Config;
 use zabd::node::Node;
-use zabd::status::{Serving, StatusBoard};
+use zabd::status::Serving;
 use zabd::storage::RealDisk;
 use zabd::tree::{Acl, CreateMode, Op};
 
 const WAIT: Duration = Duration::from_secs(20);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
-struct Server {
-    client: ZabClient,
-    board: Arc<StatusBoard>,
-    task: tokio::task::JoinHandle<()>,
-}
 
 struct Cluster {
     _dir: tempfile::TempDir,
@@ -57,28 +52,14 @@ impl Cluster {
     }
 
     async fn start_one(&mut self, id: u64) {
-        let config = self.configs[&id].clone();
-        let node = Node::bind(config.clone(), Arc::new(RealDisk))
-            .await
-            .expect("node binds");
-        let client = node.client();
-        let board = node.board();
-        let task = tokio::spawn(node.run());
-        self.servers.insert(
-            id,
-            Server {
-                client,
-                board,
-                task,
-            },
-        );
+        let server = Server::start(self.configs[&id].clone()).await;
+        self.servers.insert(id, server);
     }
 
     /// Crash: the task is aborted, its sockets close; its files stay.
     async fn kill(&mut self, id: u64) {
         if let Some(s) = self.servers.remove(&id) {
-            s.task.abort();
-            let _ = s.task.await;
+            s.kill().await;
         }
     }
 

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod inproc;
 pub mod zk;
 
 use std::collections::BTreeMap;
