@@ -230,6 +230,15 @@ def mntr_int(d: dict[str, str], key: str) -> int | None:
         return None
 
 
+def append_counter_deltas(before, after, servers, pairs):
+    """For each (mntr key, list) in `pairs`, append the key's growth from `before` to `after`
+    summed over `servers` (skipped when any server lacks the key)."""
+    for key, lst in pairs:
+        vals = [(mntr_int(after[s], key), mntr_int(before[s], key)) for s in servers]
+        if all(a is not None and b is not None for a, b in vals):
+            lst.append(sum(a - b for a, b in vals))
+
+
 SERVING_MODES = ("leader", "follower", "observer")
 
 
@@ -744,19 +753,10 @@ def failover_once(ens: Ensemble, res: Results, run: int, args) -> bool:
 
     time.sleep(args.counter_wait)  # let trailing notifications land before reading counters
     after = {sid: mntr(ens.servers[sid].client_port) for sid in survivors}
-
-    def delta(key):
-        vals = [(mntr_int(after[s], key), mntr_int(before[s], key)) for s in survivors]
-        if any(a is None or b is None for a, b in vals):
-            return None
-        return sum(a - b for a, b in vals)
-
-    for key, lst in (("zk_notifications_sent", res.notif_sent),
-                     ("zk_notifications_received", res.notif_recv),
-                     ("zk_elections_started", res.elections_started)):
-        d = delta(key)
-        if d is not None:
-            lst.append(d)
+    append_counter_deltas(before, after, survivors,
+                          (("zk_notifications_sent", res.notif_sent),
+                           ("zk_notifications_received", res.notif_recv),
+                           ("zk_elections_started", res.elections_started)))
 
     logs = {s: ens.log_since(s, offsets[s]) for s in survivors}
     decided = {s: decided_lines(logs[s]) for s in survivors}

@@ -365,19 +365,10 @@ def _count_messages(ens, tr: Trials, survivors, before, offsets):
     logs = {s: _log_since(ens.servers[s].logs[-1], offsets[s]) for s in survivors}
     if ens.kind == "zabd":
         after = {s: be.mntr(ens.servers[s].client_port) for s in survivors}
-
-        def delta(key):
-            vals = [(be.mntr_int(after[s], key), be.mntr_int(before[s], key)) for s in survivors]
-            if any(a is None or b is None for a, b in vals):
-                return None
-            return sum(a - b for a, b in vals)
-
-        for key, lst in (("zk_notifications_sent", tr.notif_sent),
-                         ("zk_notifications_received", tr.notif_recv),
-                         ("zk_notification_bytes_sent", tr.bytes_sent)):
-            d = delta(key)
-            if d is not None:
-                lst.append(d)
+        be.append_counter_deltas(before, after, survivors,
+                                 (("zk_notifications_sent", tr.notif_sent),
+                                  ("zk_notifications_received", tr.notif_recv),
+                                  ("zk_notification_bytes_sent", tr.bytes_sent)))
         found = {"rounds": [], "took": [], "since": []}
         for s in survivors:
             for line in logs[s]:
