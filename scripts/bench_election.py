@@ -262,10 +262,14 @@ class Poller(threading.Thread):
             t = time.monotonic()
             with self.lock:
                 self.polls += 1
+                self.observe(st)
                 if st != self.state:
                     self.state = st
                     self.since = t
             time.sleep(self.interval)
+
+    def observe(self, st):
+        """Called with each reply's (mode, epoch), under the lock; for subclasses."""
 
     def snapshot(self):
         with self.lock:

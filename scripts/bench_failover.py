@@ -46,18 +46,9 @@ class Poller(be.Poller):
         super().__init__(sid, port, interval)
         self.saw_break = False
 
-    def run(self):
-        while not self.stop_ev.is_set():
-            st = be.parse_srvr(be.four_letter(self.port, "srvr"))
-            t = time.monotonic()
-            with self.lock:
-                self.polls += 1
-                if st[0] not in be.SERVING_MODES:
-                    self.saw_break = True
-                if st != self.state:
-                    self.state = st
-                    self.since = t
-            time.sleep(self.interval)
+    def observe(self, st):
+        if st[0] not in be.SERVING_MODES:
+            self.saw_break = True
 
     def view(self):
         with self.lock:
