@@ -223,8 +223,10 @@ impl Replica {
             (Some(every), Some(last)) => last.elapsed() >= every,
         };
         let work = move || -> SnapshotResult {
-            let bytes = tree.serialize_snapshot()?;
-            snaps.write(zxid, &bytes)?;
+            let len = tree.snapshot_len()?;
+            snaps.write_streamed(zxid, len, |out| {
+                tree.write_snapshot(out).map_err(std::io::Error::other)
+            })?;
             let point = if purge {
                 snaps.purge(retain)?.log_purge_point
             } else {

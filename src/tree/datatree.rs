@@ -9,6 +9,7 @@
 use super::code::ErrorCode;
 use super::digest::{data_digest, node_digest, DigestFields};
 use super::path::{is_special, split, validate_path, validate_sequential_prefix, MAX_DATA_LEN};
+use super::snapshot::node_len;
 use super::stat::{NodeKind, Stat, MAX_TTL_MS};
 use super::txn::{Acl, ChangeEvent, CreateMode, Op, OpResult, Txn, TxnHeader, TxnResult};
 use super::TreeError;
@@ -98,6 +99,9 @@ pub struct DataTree {
     pub(crate) last_applied: Zxid,
     digest: u64,
     data_size: u64,
+    /// Bytes the nodes take in a snapshot image, kept like the digest so that a snapshot
+    /// knows its length (written first, in the file's header) without a pass over the tree.
+    snapshot_nodes_len: u64,
 }
 
 impl Default for DataTree {
@@ -152,6 +156,7 @@ impl DataTree {
             last_applied: Zxid(0),
             digest: 0,
             data_size: 0,
+            snapshot_nodes_len: 0,
         }
     }
 
@@ -570,6 +575,9 @@ impl DataTree {
         self.data_size = self
             .data_size
             .wrapping_add((path.len() + node.data.len()) as u64);
+        self.snapshot_nodes_len = self
+            .snapshot_nodes_len
+            .wrapping_add(node_len(path.len(), &node) as u64);
         let stat = node.stat;
         let path_len = path.len() as u64;
         if let Some(old) = self.nodes.insert(path, Arc::new(node)) {
@@ -578,6 +586,9 @@ impl DataTree {
             self.data_size = self
                 .data_size
                 .wrapping_sub(path_len + old.data.len() as u64);
+            self.snapshot_nodes_len = self
+                .snapshot_nodes_len
+                .wrapping_sub(node_len(path_len as usize, &old) as u64);
         }
         stat
     }
@@ -588,6 +599,7 @@ impl DataTree {
         let slot = self.nodes.get_mut(path)?;
         let node = Arc::make_mut(slot);
         let (old_digest, old_len) = (node.digest, node.data.len());
+        let old_snapshot_len = node_len(path.len(), node);
         f(node);
         node.refresh(path);
         self.digest = self
@@ -598,6 +610,10 @@ impl DataTree {
             .data_size
             .wrapping_sub(old_len as u64)
             .wrapping_add(node.data.len() as u64);
+        self.snapshot_nodes_len = self
+            .snapshot_nodes_len
+            .wrapping_sub(old_snapshot_len as u64)
+            .wrapping_add(node_len(path.len(), node) as u64);
         Some(node.stat)
     }
 
@@ -607,7 +623,15 @@ impl DataTree {
         self.data_size = self
             .data_size
             .wrapping_sub((path.len() + node.data.len()) as u64);
+        self.snapshot_nodes_len = self
+            .snapshot_nodes_len
+            .wrapping_sub(node_len(path.len(), &node) as u64);
         Some(node)
+    }
+
+    /// Bytes of every node's record in a snapshot image (see `tree::snapshot`).
+    pub(crate) fn snapshot_nodes_len(&self) -> u64 {
+        self.snapshot_nodes_len
     }
 
     pub(crate) fn register(&mut self, path: &Name, kind: NodeKind) {
@@ -658,6 +682,7 @@ impl DataTree {
     pub(crate) fn assert_consistent(&self) {
         let mut digest = 0u64;
         let mut size = 0u64;
+        let mut snapshot_len = 0u64;
         let mut ephemerals: OrdMap<i64, OrdSet<Name>> = OrdMap::new();
         let mut containers = OrdSet::new();
         let mut ttls = OrdSet::new();
@@ -669,6 +694,7 @@ impl DataTree {
             assert_eq!(fresh.digest, node.digest, "digest of {path}");
             digest = digest.wrapping_add(fresh.digest);
             size += (path.len() + node.data.len()) as u64;
+            snapshot_len += node_len(path.len(), node) as u64;
             for c in node.children.iter() {
                 let child = if &**path == "/" {
                     format!("/{c}")
@@ -698,6 +724,7 @@ impl DataTree {
         }
         assert_eq!(digest, self.digest, "tree digest");
         assert_eq!(size, self.data_size, "data size");
+        assert_eq!(snapshot_len, self.snapshot_nodes_len, "snapshot length");
         assert_eq!(ephemerals, self.ephemerals, "ephemerals");
         assert_eq!(containers, self.containers, "containers");
         assert_eq!(ttls, self.ttls, "ttls");

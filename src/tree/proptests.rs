@@ -117,6 +117,8 @@ proptest! {
         prop_assert_eq!(ra, rb);
 
         let image = a.serialize_snapshot().expect("encodes");
+        prop_assert_eq!(&image, &super::snapshot::reference::serialize(&a));
+        prop_assert_eq!(a.snapshot_len().expect("counts"), image.len() as u64);
         let mut restored = DataTree::from_snapshot(&image).expect("decodes");
         restored.assert_consistent();
         prop_assert_eq!(restored.digest(), a.digest());
