@@ -242,6 +242,15 @@ def append_counter_deltas(before, after, servers, pairs):
 SERVING_MODES = ("leader", "follower", "observer")
 
 
+def stop_pollers(pollers: dict) -> None:
+    """Stop every poller thread, then wait for all of them (stopping all first lets them
+    finish their last request in parallel)."""
+    for p in pollers.values():
+        p.stop()
+    for p in pollers.values():
+        p.join()
+
+
 class Poller(threading.Thread):
     """Polls one server's srvr in a loop; records when its (mode, epoch) last changed."""
 
@@ -426,10 +435,7 @@ def watch(ens: Ensemble, sids, cond, timeout: float, interval: float):
                 raise RuntimeError(f"server(s) {dead} exited; see logs")
             time.sleep(0.002)
     finally:
-        for p in pollers.values():
-            p.stop()
-        for p in pollers.values():
-            p.join()
+        stop_pollers(pollers)
     return result, states
 
 
@@ -671,10 +677,7 @@ def cold_start(ens: Ensemble, timeout: float, interval: float) -> float:
                 raise RuntimeError(f"server(s) {ens.dead()} exited during cold start")
             time.sleep(0.002)
     finally:
-        for p in pollers.values():
-            p.stop()
-        for p in pollers.values():
-            p.join()
+        stop_pollers(pollers)
 
 
 def wait_stable(ens: Ensemble, timeout: float, interval: float, settle: float):
@@ -728,10 +731,7 @@ def failover_once(ens: Ensemble, res: Results, run: int, args) -> bool:
                 break
             time.sleep(0.002)
     finally:
-        for p in pollers.values():
-            p.stop()
-        for p in pollers.values():
-            p.join()
+        stop_pollers(pollers)
     ens.servers[leader].proc.wait()
     _forget(ens.servers[leader].proc)
 

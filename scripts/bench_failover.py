@@ -129,10 +129,7 @@ def cold_start(ens: bc.Ensemble, timeout: float, interval: float) -> float:
                                    f"logs in {ens.dir}")
             time.sleep(0.002)
     finally:
-        for p in pollers.values():
-            p.stop()
-        for p in pollers.values():
-            p.join()
+        be.stop_pollers(pollers)
 
 
 def _log_size(path: str) -> int:
@@ -189,10 +186,7 @@ def leader_stop(ens: bc.Ensemble, tr: Trials, sig: int, args) -> str | None:
                 break
             time.sleep(0.002)
     finally:
-        for p in pollers.values():
-            p.stop()
-        for p in pollers.values():
-            p.join()
+        be.stop_pollers(pollers)
     what = "SIGKILL" if sig == signal.SIGKILL else "SIGSTOP"
     if done is None:
         if sig == signal.SIGSTOP:
