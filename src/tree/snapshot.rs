@@ -81,32 +81,25 @@ fn encode_node(out: &mut Vec<u8>, path: &str, n: &Node) {
     out.extend_from_slice(&n.stat.pzxid.0.to_be_bytes());
 }
 
-/// The reference encoding of the body through serde, which [`encode_node`] must match.
+/// The reference encoding through serde, which [`encode_node`] must match: the decoder's own
+/// types, filled from the tree and encoded by bincode.
 #[cfg(test)]
 pub(super) mod reference {
     use super::*;
-    use imbl::OrdMap;
-    use serde::ser::SerializeSeq;
-    use serde::Serializer;
 
-    #[derive(Serialize)]
-    struct SnapshotOut<'a> {
-        last_applied: Zxid,
-        digest: u64,
-        sessions: Vec<(i64, i32)>,
-        nodes: NodesOut<'a>,
-    }
-
-    struct NodesOut<'a>(&'a OrdMap<Name, Arc<Node>>);
-
-    impl Serialize for NodesOut<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut seq = s.serialize_seq(Some(self.0.len()))?;
-            for (path, n) in self.0.iter() {
-                seq.serialize_element(&NodeOut {
-                    path,
-                    data: &n.data,
-                    acl: &n.acl,
+    /// The snapshot image as serde would encode it.
+    pub fn serialize(tree: &DataTree) -> Vec<u8> {
+        let body = SnapshotIn {
+            last_applied: tree.last_applied,
+            digest: tree.digest(),
+            sessions: tree.sessions(),
+            nodes: tree
+                .nodes
+                .iter()
+                .map(|(path, n)| NodeIn {
+                    path: path.to_string(),
+                    data: n.data.to_vec(),
+                    acl: n.acl.to_vec(),
                     czxid: n.stat.czxid,
                     mzxid: n.stat.mzxid,
                     ctime: n.stat.ctime,
@@ -116,36 +109,8 @@ pub(super) mod reference {
                     aversion: n.stat.aversion,
                     ephemeral_owner: n.kind.owner(),
                     pzxid: n.stat.pzxid,
-                })?;
-            }
-            seq.end()
-        }
-    }
-
-    #[derive(Serialize)]
-    struct NodeOut<'a> {
-        path: &'a str,
-        #[serde(serialize_with = "bytes::serialize")]
-        data: &'a [u8],
-        acl: &'a [Acl],
-        czxid: Zxid,
-        mzxid: Zxid,
-        ctime: i64,
-        mtime: i64,
-        version: i32,
-        cversion: i32,
-        aversion: i32,
-        ephemeral_owner: i64,
-        pzxid: Zxid,
-    }
-
-    /// The snapshot image as serde would encode it.
-    pub fn serialize(tree: &DataTree) -> Vec<u8> {
-        let body = SnapshotOut {
-            last_applied: tree.last_applied,
-            digest: tree.digest(),
-            sessions: tree.sessions(),
-            nodes: NodesOut(&tree.nodes),
+                })
+                .collect(),
         };
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
@@ -155,6 +120,7 @@ pub(super) mod reference {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct SnapshotIn {
     last_applied: Zxid,
     digest: u64,
@@ -163,6 +129,7 @@ struct SnapshotIn {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct NodeIn {
     path: String,
     #[serde(with = "bytes")]
