@@ -579,16 +579,16 @@ impl DataTree {
             .snapshot_nodes_len
             .wrapping_add(node_len(path.len(), &node) as u64);
         let stat = node.stat;
-        let path_len = path.len() as u64;
+        let path_len = path.len();
         if let Some(old) = self.nodes.insert(path, Arc::new(node)) {
             // Never happens (callers check), but keep the counters right if it does.
             self.digest = self.digest.wrapping_sub(old.digest);
             self.data_size = self
                 .data_size
-                .wrapping_sub(path_len + old.data.len() as u64);
+                .wrapping_sub((path_len + old.data.len()) as u64);
             self.snapshot_nodes_len = self
                 .snapshot_nodes_len
-                .wrapping_sub(node_len(path_len as usize, &old) as u64);
+                .wrapping_sub(node_len(path_len, &old) as u64);
         }
         stat
     }
