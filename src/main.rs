@@ -83,8 +83,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs every task: the peer loop, the learner links and the client connections.
+    // A write crosses several of them (client -> peer loop -> links -> peer loop -> client);
+    // on one thread each hand-off is a queue push, where a multi-threaded runtime wakes a parked
+    // thread (a futex and, on a VM, an expensive cross-CPU interrupt). Measured on the 2-core
+    // VM with 3 servers: +35-40% writes/s at 16 and 128 sessions, same CPU (BENCHMARKS.md).
+    // fsyncs and snapshots still run on tokio's blocking threads, off this loop.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
