@@ -47,30 +47,72 @@ pub(crate) struct DigestFields<'a> {
 }
 
 /// One node's contribution to the tree digest.
+///
+/// The fields are gathered into one stack buffer and hashed in a single update: fed one by one,
+/// every 4- and 8-byte field went through the bytewise table (slice-by-16 only helps from 16
+/// bytes on), and this function showed up in write profiles. The bytes hashed, and so the
+/// digest, are the same either way.
 pub(crate) fn node_digest(f: &DigestFields<'_>) -> u64 {
     let mut d = CRC64.digest();
-    d.update(&(f.path.len() as u64).to_be_bytes());
-    d.update(f.path.as_bytes());
-    d.update(&(f.data_len as u64).to_be_bytes());
-    d.update(&f.data_digest.to_be_bytes());
-    d.update(&f.czxid.to_be_bytes());
-    d.update(&f.mzxid.to_be_bytes());
-    d.update(&f.pzxid.to_be_bytes());
-    d.update(&f.ctime.to_be_bytes());
-    d.update(&f.mtime.to_be_bytes());
-    d.update(&f.version.to_be_bytes());
-    d.update(&f.creates.to_be_bytes());
-    d.update(&f.aversion.to_be_bytes());
-    d.update(&f.owner.to_be_bytes());
-    d.update(&(f.acl.len() as u64).to_be_bytes());
+    let mut buf = FieldBuf::default();
+    buf.put(&mut d, &(f.path.len() as u64).to_be_bytes());
+    buf.put(&mut d, f.path.as_bytes());
+    buf.put(&mut d, &(f.data_len as u64).to_be_bytes());
+    buf.put(&mut d, &f.data_digest.to_be_bytes());
+    buf.put(&mut d, &f.czxid.to_be_bytes());
+    buf.put(&mut d, &f.mzxid.to_be_bytes());
+    buf.put(&mut d, &f.pzxid.to_be_bytes());
+    buf.put(&mut d, &f.ctime.to_be_bytes());
+    buf.put(&mut d, &f.mtime.to_be_bytes());
+    buf.put(&mut d, &f.version.to_be_bytes());
+    buf.put(&mut d, &f.creates.to_be_bytes());
+    buf.put(&mut d, &f.aversion.to_be_bytes());
+    buf.put(&mut d, &f.owner.to_be_bytes());
+    buf.put(&mut d, &(f.acl.len() as u64).to_be_bytes());
     for a in f.acl {
-        d.update(&a.perms.to_be_bytes());
-        d.update(&(a.id.scheme.len() as u64).to_be_bytes());
-        d.update(a.id.scheme.as_bytes());
-        d.update(&(a.id.id.len() as u64).to_be_bytes());
-        d.update(a.id.id.as_bytes());
+        buf.put(&mut d, &a.perms.to_be_bytes());
+        buf.put(&mut d, &(a.id.scheme.len() as u64).to_be_bytes());
+        buf.put(&mut d, a.id.scheme.as_bytes());
+        buf.put(&mut d, &(a.id.id.len() as u64).to_be_bytes());
+        buf.put(&mut d, a.id.id.as_bytes());
     }
+    buf.flush(&mut d);
     d.finalize()
+}
+
+/// Bytes waiting to be hashed: small fields are copied here and hashed in one `update` when the
+/// buffer fills (or at the end); anything as large as the buffer goes straight to the digest.
+struct FieldBuf {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl Default for FieldBuf {
+    fn default() -> Self {
+        FieldBuf {
+            bytes: [0; 256],
+            len: 0,
+        }
+    }
+}
+
+impl FieldBuf {
+    fn put(&mut self, d: &mut crc::Digest<'_, u64, Table<16>>, field: &[u8]) {
+        if self.len + field.len() > self.bytes.len() {
+            self.flush(d);
+        }
+        if field.len() >= self.bytes.len() {
+            d.update(field);
+            return;
+        }
+        self.bytes[self.len..self.len + field.len()].copy_from_slice(field);
+        self.len += field.len();
+    }
+
+    fn flush(&mut self, d: &mut crc::Digest<'_, u64, Table<16>>) {
+        d.update(&self.bytes[..self.len]);
+        self.len = 0;
+    }
 }
 
 #[cfg(test)]
@@ -81,5 +123,72 @@ mod tests {
     fn crc64_is_the_standard_xz_variant() {
         // The published check value of CRC-64/XZ, so digests are reproducible anywhere.
         assert_eq!(data_digest(b"123456789"), 0x995d_c9bb_df19_39fa);
+    }
+
+    /// The buffered digest hashes exactly the bytes the fields spell, in order: compare with
+    /// one CRC over their concatenation, for short and long paths, data-free and ACL-heavy nodes.
+    #[test]
+    fn buffered_node_digest_is_the_crc_of_the_concatenated_fields() {
+        use crate::tree::txn::Id;
+        let long_path = format!("/{}", "p".repeat(700));
+        let acls: Vec<Acl> = (0..5)
+            .map(|i| Acl {
+                perms: i,
+                id: Id {
+                    scheme: "digest".repeat(i as usize + 1),
+                    id: "x".repeat(90 * i as usize),
+                },
+            })
+            .collect();
+        for (path, acl) in [
+            ("/a", &acls[..1]),
+            (long_path.as_str(), &acls[..]),
+            ("/", &[][..]),
+        ] {
+            let f = DigestFields {
+                path,
+                data_len: 17,
+                data_digest: 0x0123_4567_89ab_cdef,
+                acl,
+                czxid: 1,
+                mzxid: 2,
+                pzxid: 3,
+                ctime: -4,
+                mtime: 5,
+                version: 6,
+                creates: -7,
+                aversion: 8,
+                owner: 9,
+            };
+            let mut all = Vec::new();
+            all.extend_from_slice(&(path.len() as u64).to_be_bytes());
+            all.extend_from_slice(path.as_bytes());
+            all.extend_from_slice(&17u64.to_be_bytes());
+            all.extend_from_slice(&0x0123_4567_89ab_cdefu64.to_be_bytes());
+            for v in [1u64, 2, 3] {
+                all.extend_from_slice(&v.to_be_bytes());
+            }
+            for v in [-4i64, 5] {
+                all.extend_from_slice(&v.to_be_bytes());
+            }
+            for v in [6i32, -7, 8] {
+                all.extend_from_slice(&v.to_be_bytes());
+            }
+            all.extend_from_slice(&9i64.to_be_bytes());
+            all.extend_from_slice(&(acl.len() as u64).to_be_bytes());
+            for a in acl {
+                all.extend_from_slice(&a.perms.to_be_bytes());
+                all.extend_from_slice(&(a.id.scheme.len() as u64).to_be_bytes());
+                all.extend_from_slice(a.id.scheme.as_bytes());
+                all.extend_from_slice(&(a.id.id.len() as u64).to_be_bytes());
+                all.extend_from_slice(a.id.id.as_bytes());
+            }
+            assert_eq!(
+                node_digest(&f),
+                CRC64.checksum(&all),
+                "path len {}",
+                path.len()
+            );
+        }
     }
 }
