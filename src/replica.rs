@@ -391,10 +391,10 @@ impl Replica {
         Ok(())
     }
 
-    /// The whole tree, serialized (for a learner that needs SNAP).
-    pub fn snapshot_bytes(&self) -> Result<Vec<u8>, ReplicaError> {
-        let tree = read_tree(&self.tree, |t| t.clone());
-        Ok(tree.serialize_snapshot()?)
+    /// The tree as it is now, an O(1) clone that later writes do not change (a learner that
+    /// needs SNAP gets it encoded off the peer loop).
+    pub fn tree_image(&self) -> DataTree {
+        read_tree(&self.tree, |t| t.clone())
     }
 
     /// The most recent applied transactions, for DIFF syncs: a new leader first applies its
@@ -500,7 +500,7 @@ mod tests {
         }
         leader.sync().expect("sync");
         leader.catch_up().expect("apply");
-        let snap = leader.snapshot_bytes().expect("snapshot");
+        let snap = leader.tree_image().serialize_snapshot().expect("snapshot");
         let disk = MemDisk::new();
         let mut r = open(&disk);
         r.install_snapshot(z(3), &snap).expect("install");

@@ -2,6 +2,10 @@
 //! slow or stopped peer can never block the peer loop: messages out go through a bounded queue,
 //! messages in (and the reason the link ended) come back as [`LinkEvent`]s tagged with the
 //! link's id.
+//!
+//! A message too costly to build on the peer loop (a SNAP: the whole tree) can be queued as a
+//! *stream*: its chunks are produced elsewhere (a blocking thread) and written, in order, before
+//! anything queued after the stream, so the loop never waits for the encoding.
 
 use super::codec::{self, QUORUM_FRAME_LIMIT};
 use super::PeerStream;
@@ -26,12 +30,24 @@ pub enum LinkEvent {
     Closed(LinkId, String),
 }
 
+/// One item of a stream queued with [`Link::send_stream`]: a message to write, or the reason
+/// its producer failed (the link then ends: the peer must not see a partial stream as whole).
+pub type StreamItem = Result<QuorumMessage, String>;
+
+/// What the link task writes, in queue order.
+#[derive(Debug)]
+enum Outgoing {
+    One(QuorumMessage),
+    /// Every item of this channel until it closes, before the next queued item.
+    Stream(mpsc::Receiver<StreamItem>),
+}
+
 /// The sending half of a running link. Dropping it ends the link.
 #[derive(Debug)]
 pub struct Link {
     id: LinkId,
     /// `None` once [`Link::close`] began.
-    outbox: Option<mpsc::Sender<QuorumMessage>>,
+    outbox: Option<mpsc::Sender<Outgoing>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -71,34 +87,70 @@ impl Link {
     /// Queue a message. Fails when the peer has stopped reading (the queue is full) or the
     /// link has ended; the caller then treats the peer as gone.
     pub fn send(&self, msg: QuorumMessage) -> Result<(), String> {
+        self.queue(Outgoing::One(msg))
+    }
+
+    /// Queue a stream: everything `items` yields is written, in order, before whatever is
+    /// queued after this call. The producer ends the stream by dropping its sender, or fails
+    /// it (and the link) with an `Err` item.
+    pub fn send_stream(&self, items: mpsc::Receiver<StreamItem>) -> Result<(), String> {
+        self.queue(Outgoing::Stream(items))
+    }
+
+    fn queue(&self, item: Outgoing) -> Result<(), String> {
         let outbox = self.outbox.as_ref().ok_or("link closed")?;
-        outbox.try_send(msg).map_err(|err| match err {
+        outbox.try_send(item).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => "peer stopped reading".to_string(),
             mpsc::error::TrySendError::Closed(_) => "link closed".to_string(),
         })
     }
 }
 
-async fn write_batch<S>(sink: &mut S, batch: Vec<QuorumMessage>) -> Result<(), String>
+async fn feed<S>(sink: &mut S, msg: &QuorumMessage) -> Result<(), String>
 where
     S: futures_util::Sink<bytes::Bytes, Error = std::io::Error> + Unpin,
 {
-    for msg in batch {
-        let frame = codec::encode::<_, QUORUM_FRAME_LIMIT>(&msg)
-            .map_err(|err| format!("cannot encode {}: {err}", msg.kind()))?;
-        sink.feed(frame)
-            .await
-            .map_err(|err| format!("send failed: {err}"))?;
-    }
+    let frame = codec::encode::<_, QUORUM_FRAME_LIMIT>(msg)
+        .map_err(|err| format!("cannot encode {}: {err}", msg.kind()))?;
+    sink.feed(frame)
+        .await
+        .map_err(|err| format!("send failed: {err}"))
+}
+
+async fn flush<S>(sink: &mut S) -> Result<(), String>
+where
+    S: futures_util::Sink<bytes::Bytes, Error = std::io::Error> + Unpin,
+{
     sink.flush()
         .await
         .map_err(|err| format!("send failed: {err}"))
 }
 
+/// Write a batch of queued items, then flush once. A stream is written item by item as its
+/// producer yields them (each flushed: they are large, and the producer waits for room).
+async fn write_batch<S>(sink: &mut S, batch: Vec<Outgoing>) -> Result<(), String>
+where
+    S: futures_util::Sink<bytes::Bytes, Error = std::io::Error> + Unpin,
+{
+    for item in batch {
+        match item {
+            Outgoing::One(msg) => feed(sink, &msg).await?,
+            Outgoing::Stream(mut items) => {
+                flush(sink).await?;
+                while let Some(item) = items.recv().await {
+                    feed(sink, &item?).await?;
+                    flush(sink).await?;
+                }
+            }
+        }
+    }
+    flush(sink).await
+}
+
 async fn run(
     id: LinkId,
     stream: PeerStream,
-    mut outbox: mpsc::Receiver<QuorumMessage>,
+    mut outbox: mpsc::Receiver<Outgoing>,
     events: mpsc::Sender<LinkEvent>,
 ) {
     let (mut sink, mut frames) = codec::framed(stream, QUORUM_FRAME_LIMIT).split();

@@ -434,37 +434,20 @@ impl Peer {
         None
     }
 
-    /// SNAP: the whole tree, in bounded chunks, after a SYNCSTART that says so.
+    /// SNAP: the whole tree, in bounded chunks, after a SYNCSTART that says so. The tree is
+    /// taken here (the sync point) and encoded off the loop (see [`super::snap_stream`]); the
+    /// link writes the chunks before anything queued for this learner afterwards.
     fn send_snapshot(&self, learners: &Learners, to: Sid, zxid: Zxid) -> Result<(), String> {
         Counters::add(&self.board.counters.snap_syncs, 1);
-        let bytes = self.replica.snapshot_bytes().map_err(|e| e.to_string())?;
-        info!(sid = %self.me, learner = %to, %zxid, bytes = bytes.len(), "SNAP");
+        let tree = self.replica.tree_image();
+        let bytes = tree.snapshot_len().map_err(|e| e.to_string())?;
+        info!(sid = %self.me, learner = %to, %zxid, bytes, "SNAP");
         learners.send(
             to,
             QuorumMessage::SyncStart {
                 mode: SyncMode::Snap { zxid },
             },
         )?;
-        let chunks: Vec<&[u8]> = bytes.chunks(SNAP_CHUNK_BYTES).collect();
-        let last = chunks.len().saturating_sub(1);
-        if chunks.is_empty() {
-            return learners.send(
-                to,
-                QuorumMessage::SnapChunk {
-                    data: Vec::new(),
-                    last: true,
-                },
-            );
-        }
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            learners.send(
-                to,
-                QuorumMessage::SnapChunk {
-                    data: chunk.to_vec(),
-                    last: i == last,
-                },
-            )?;
-        }
-        Ok(())
+        learners.send_stream(to, super::snap_stream::spawn(tree, SNAP_CHUNK_BYTES))
     }
 }

@@ -3,7 +3,7 @@
 
 use super::QuorumConn;
 use crate::ids::Sid;
-use crate::net::link::{Link, LinkEvent, LinkId};
+use crate::net::link::{Link, LinkEvent, LinkId, StreamItem};
 use crate::zab::QuorumMessage;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
@@ -90,12 +90,23 @@ impl Learners {
     }
 
     pub(super) fn send(&self, to: Sid, msg: QuorumMessage) -> Result<(), String> {
-        let link = self
-            .link_of
+        self.link(to)?.send(msg)
+    }
+
+    /// Queue a stream of messages produced elsewhere (see [`Link::send_stream`]).
+    pub(super) fn send_stream(
+        &self,
+        to: Sid,
+        items: mpsc::Receiver<StreamItem>,
+    ) -> Result<(), String> {
+        self.link(to)?.send_stream(items)
+    }
+
+    fn link(&self, to: Sid) -> Result<&Link, String> {
+        self.link_of
             .get(&to)
             .and_then(|id| self.links.get(id))
-            .ok_or_else(|| "no connection".to_string())?;
-        link.send(msg)
+            .ok_or_else(|| "no connection".to_string())
     }
 
     pub(super) fn is_connected(&self, sid: Sid) -> bool {

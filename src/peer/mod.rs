@@ -37,6 +37,7 @@ mod leading;
 mod learners;
 mod learning;
 mod local;
+mod snap_stream;
 mod syncer;
 
 use learners::{Identified, Learners};
