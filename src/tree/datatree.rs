@@ -435,23 +435,24 @@ impl DataTree {
         } else {
             path.to_owned()
         };
-        if self.nodes.contains_key(final_path.as_str()) {
-            return Err(ErrorCode::NodeExists);
-        }
+        // ZooKeeper checks NODEEXISTS first, but an ephemeral parent has no children, so the
+        // order cannot matter here.
         if matches!(parent.kind, NodeKind::Ephemeral { .. }) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
 
         let final_path: Name = final_path.into();
-        let name: Name = final_path[slash + 1..].into();
         let zxid = h.zxid;
+        let node = Node::new(data, acl, kind, zxid, h.time_ms);
+        let stat = self
+            .put_new_node(final_path.clone(), node)
+            .ok_or(ErrorCode::NodeExists)?;
+        let name: Name = final_path[slash + 1..].into();
         self.modify(parent_path, |p| {
             p.creates = p.creates.wrapping_add(1);
             p.stat.pzxid = zxid;
             p.children.insert(name);
         });
-        let node = Node::new(data, acl, kind, zxid, h.time_ms);
-        let stat = self.put_node(final_path.clone(), node);
         self.register(&final_path, kind);
         events.push(ChangeEvent::NodeCreated(final_path.to_string()));
         events.push(ChangeEvent::NodeChildrenChanged(parent_path.to_owned()));
@@ -591,6 +592,28 @@ impl DataTree {
                 .wrapping_sub(node_len(path_len, &old) as u64);
         }
         stat
+    }
+
+    /// Insert a node at a path that must be free, in one B-tree traversal (a create used to
+    /// look the path up and then insert it, and tree lookups are a large part of a create's
+    /// cost in a big tree). `None`, with the tree unchanged, if the path was taken.
+    fn put_new_node(&mut self, path: Name, mut node: Node) -> Option<Stat> {
+        node.refresh(&path);
+        let (digest, data_len, snapshot_len, stat) = (
+            node.digest,
+            node.data.len(),
+            node_len(path.len(), &node),
+            node.stat,
+        );
+        let path_len = path.len();
+        if let Some(old) = self.nodes.insert(path.clone(), Arc::new(node)) {
+            self.nodes.insert(path, old);
+            return None;
+        }
+        self.digest = self.digest.wrapping_add(digest);
+        self.data_size = self.data_size.wrapping_add((path_len + data_len) as u64);
+        self.snapshot_nodes_len = self.snapshot_nodes_len.wrapping_add(snapshot_len as u64);
+        Some(stat)
     }
 
     /// Change a node in place (copying it first if a snapshot still shares it) and return
