@@ -330,6 +330,8 @@ impl Replica {
             }
             Ok::<_, crate::tree::TreeError>(result)
         })?;
+        #[cfg(feature = "sim")]
+        crate::sim::record_applied(zxid, bytes);
         // The tree refused anything out of order above, so the window takes it.
         self.recent.push(zxid, Arc::new(bytes.to_vec()));
         self.since_snapshot += 1;

@@ -5,7 +5,10 @@
 //! while logged proposals are not yet durable. After every step the invariants are checked on
 //! each server's live status:
 //! - at most one server serves as leader of any epoch;
-//! - a serving leader has a quorum of synced voters behind it.
+//! - a serving leader has a quorum of synced voters behind it;
+//! - no zxid is ever applied as two different transactions, on any two servers or on one
+//!   server before and after a restart (applied means committed, so this is ZAB's agreement
+//!   on the committed history, checked as it happens instead of only after healing).
 //!
 //! After faults heal, a stable leader must appear, and every acknowledged write must be on every
 //! server with equal digests, within a bound. Everything is seeded — turmoil's network, the fault
@@ -33,6 +36,37 @@ const ELECTION_PORT: u16 = 3888;
 
 type Boards = Arc<Mutex<BTreeMap<u64, Arc<StatusBoard>>>>;
 type Clients = Arc<Mutex<BTreeMap<u64, ZabClient>>>;
+
+/// Every transaction applied anywhere in the running simulation: the hash of its bytes, by
+/// zxid, and the first disagreement seen. Per thread: a simulation runs all its servers on one
+/// thread (and the test harness runs simulations on several).
+#[derive(Default)]
+struct AppliedHistory {
+    by_zxid: BTreeMap<u64, u64>,
+    conflict: Option<String>,
+}
+
+thread_local! {
+    static APPLIED: std::cell::RefCell<AppliedHistory> = std::cell::RefCell::default();
+}
+
+/// Called by [`crate::replica::Replica::apply`] for every transaction applied (recovery replay
+/// included): the same zxid must always carry the same bytes.
+pub(crate) fn record_applied(zxid: crate::ids::Zxid, txn: &[u8]) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    txn.hash(&mut h);
+    let hash = h.finish();
+    APPLIED.with(|applied| {
+        let mut applied = applied.borrow_mut();
+        let seen = *applied.by_zxid.entry(zxid.0).or_insert(hash);
+        if seen != hash && applied.conflict.is_none() {
+            applied.conflict = Some(format!(
+                "zxid {zxid} applied as two different transactions (hashes {seen:#x} and {hash:#x})"
+            ));
+        }
+    });
+}
 
 pub fn host(id: u64) -> String {
     format!("server{id}")
@@ -132,6 +166,7 @@ impl Cluster {
     /// [`Cluster::new`] with quorum authentication `auth` on every server.
     pub fn with_auth(seed: u64, voters: u64, observers: u64, auth: crate::auth::Policy) -> Cluster {
         init_logs();
+        APPLIED.with(|applied| *applied.borrow_mut() = AppliedHistory::default());
         let sim = Builder::new()
             .simulation_duration(Duration::from_secs(3600))
             .tick_duration(Duration::from_millis(1))
@@ -198,6 +233,9 @@ impl Cluster {
 
     /// Checked after every step.
     pub fn check_invariants(&self) {
+        if let Some(conflict) = APPLIED.with(|applied| applied.borrow().conflict.clone()) {
+            panic!("{conflict}");
+        }
         let mut leaders: BTreeMap<u32, u64> = BTreeMap::new();
         let quorum = self.voters / 2 + 1;
         if let Ok(boards) = self.boards.lock() {
@@ -607,4 +645,35 @@ pub fn submit_on(c: &mut Cluster, name: &str, id: u64, path: &str) -> Arc<Mutex<
         Ok(())
     });
     slot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Zxid;
+
+    /// The applied-history invariant can fail: one zxid with two different transactions is
+    /// reported by the next check; the same transaction applied again (a replay) is not.
+    #[test]
+    fn a_zxid_applied_as_two_transactions_fails_the_invariants() {
+        let cluster = Cluster::new(1, 3, 0);
+        record_applied(Zxid(5), b"create /a");
+        record_applied(Zxid(5), b"create /a");
+        record_applied(Zxid(6), b"create /b");
+        cluster.check_invariants();
+        record_applied(Zxid(6), b"create /c");
+        let caught =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cluster.check_invariants()));
+        let msg = caught
+            .err()
+            .and_then(|p| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("applied as two different transactions"),
+            "{msg:?}"
+        );
+        // A new simulation starts with an empty history.
+        let fresh = Cluster::new(2, 3, 0);
+        fresh.check_invariants();
+    }
 }
