@@ -133,7 +133,7 @@ impl Standalone {
         synced.map_err(storage)?;
         let result = self
             .replica
-            .apply_committed(zxid, &bytes)
+            .apply_committed(zxid, std::sync::Arc::new(bytes))
             .map_err(storage)?;
         crate::peer::show_tree(&self.board, &self.replica);
         let timeout = || match txn.op {

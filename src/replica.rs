@@ -201,8 +201,12 @@ impl Replica {
 
     /// Apply a transaction known to be committed, and snapshot when enough have been applied
     /// since the last one (only committed state is ever snapshotted).
-    pub fn apply_committed(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<TxnResult, ReplicaError> {
-        let result = self.apply(zxid, bytes)?;
+    pub fn apply_committed(
+        &mut self,
+        zxid: Zxid,
+        txn: Arc<Vec<u8>>,
+    ) -> Result<TxnResult, ReplicaError> {
+        let result = self.apply(zxid, txn)?;
         self.reap_snapshot()?;
         if self.since_snapshot >= self.threshold && self.job.is_none() {
             self.start_snapshot();
@@ -318,9 +322,11 @@ impl Replica {
         Ok(self.log.finish_sync(outcome)?)
     }
 
-    /// Apply one committed transaction to the tree.
-    pub fn apply(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<TxnResult, ReplicaError> {
-        let mut txn: Txn = decode(bytes).map_err(|detail| ReplicaError::BadTxn { zxid, detail })?;
+    /// Apply one committed transaction to the tree. The bytes are shared, not copied, with the
+    /// DIFF window ([`Replica::recent_window`]).
+    pub fn apply(&mut self, zxid: Zxid, bytes: Arc<Vec<u8>>) -> Result<TxnResult, ReplicaError> {
+        let mut txn: Txn =
+            decode(&bytes).map_err(|detail| ReplicaError::BadTxn { zxid, detail })?;
         txn.header.zxid = zxid;
         let hook = &self.hook;
         let result = write_tree(&self.tree, |t| {
@@ -331,9 +337,9 @@ impl Replica {
             Ok::<_, crate::tree::TreeError>(result)
         })?;
         #[cfg(feature = "sim")]
-        crate::sim::record_applied(zxid, bytes);
+        crate::sim::record_applied(zxid, &bytes);
         // The tree refused anything out of order above, so the window takes it.
-        self.recent.push(zxid, Arc::new(bytes.to_vec()));
+        self.recent.push(zxid, bytes);
         self.since_snapshot += 1;
         Ok(result)
     }
@@ -351,7 +357,7 @@ impl Replica {
         let mut applied = 0;
         for record in self.log.iter_from(from)? {
             let (zxid, bytes) = record?;
-            self.apply(zxid, &bytes)?;
+            self.apply(zxid, Arc::new(bytes))?;
             applied += 1;
         }
         Ok(applied)
@@ -530,7 +536,7 @@ mod tests {
             let txn = create(&format!("/n{c}"), z(c));
             r.append(z(c), &txn).expect("append");
             r.sync().expect("sync");
-            r.apply_committed(z(c), &txn).expect("apply");
+            r.apply_committed(z(c), Arc::new(txn)).expect("apply");
             // Let a background snapshot finish before the next trigger.
             for _ in 0..100 {
                 if r.job.is_none() {
@@ -580,7 +586,7 @@ mod tests {
                 let txn = create(&format!("/n{c}"), z(c));
                 r.append(z(c), &txn).expect("append");
                 r.sync().expect("sync");
-                r.apply_committed(z(c), &txn).expect("apply");
+                r.apply_committed(z(c), Arc::new(txn)).expect("apply");
             }
             for _ in 0..100 {
                 r.reap_snapshot().expect("reap");

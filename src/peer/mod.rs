@@ -562,10 +562,10 @@ impl Peer {
     fn apply(
         &mut self,
         zxid: Zxid,
-        txn: &[u8],
+        txn: &Arc<Vec<u8>>,
         origin: Option<Origin>,
     ) -> Result<TxnResult, ReplicaError> {
-        let result = match self.replica.apply_committed(zxid, txn) {
+        let result = match self.replica.apply_committed(zxid, txn.clone()) {
             Ok(result) => result,
             Err(err) => {
                 if let ReplicaError::Tree(crate::tree::TreeError::ZxidNotAfterLastApplied {
