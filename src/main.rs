@@ -9,6 +9,12 @@ use std::sync::Arc;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: a write allocates and frees many small, short-lived
+/// buffers (frames, txns, replies, tree nodes), and glibc's malloc/free, with its
+/// consolidation of freed chunks, was about 7% of the servers' CPU under write load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `zabd --version`: the crate version, the git commit it was built from (`unknown` outside
 /// a git checkout) and the build date, all embedded by build.rs.
 const VERSION: &str = concat!(
