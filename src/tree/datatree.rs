@@ -772,7 +772,26 @@ fn check_and_inc(current: i32, expected: i32) -> Result<i32, ErrorCode> {
 /// The part of ZooKeeper's `fixupACL` that needs no connection: a node must have an ACL
 /// (INVALIDACL otherwise) and duplicates are dropped, keeping the first. Scheme checks and
 /// `auth` expansion need the client's identity and are the leader's job.
+/// ZooKeeper's `OPEN_ACL_UNSAFE`, shared by every node that has it (in most deployments nearly
+/// all of them): one allocation for the whole process instead of an ACL and its two strings per
+/// node, about 100 bytes of a small znode's RSS. ZooKeeper interns every distinct ACL
+/// (`ReferenceCountedACLCache`); this covers the common one without reference bookkeeping.
+static OPEN_ACL: std::sync::LazyLock<Arc<[Acl]>> =
+    std::sync::LazyLock::new(|| Arc::from(Acl::open_unsafe()));
+
+/// `acl` as a node keeps it: the shared [`OPEN_ACL`] when it is that one.
+pub(crate) fn shared_acl(acl: Vec<Acl>) -> Arc<[Acl]> {
+    if acl[..] == OPEN_ACL[..] {
+        OPEN_ACL.clone()
+    } else {
+        Arc::from(acl)
+    }
+}
+
 fn normalize_acl(acl: &[Acl]) -> Result<Arc<[Acl]>, ErrorCode> {
+    if acl == &OPEN_ACL[..] {
+        return Ok(OPEN_ACL.clone());
+    }
     let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !out.contains(a) {
@@ -782,5 +801,5 @@ fn normalize_acl(acl: &[Acl]) -> Result<Arc<[Acl]>, ErrorCode> {
     if out.is_empty() {
         return Err(ErrorCode::InvalidAcl);
     }
-    Ok(Arc::from(out))
+    Ok(shared_acl(out))
 }

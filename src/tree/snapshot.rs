@@ -11,14 +11,13 @@
 //! Taking a snapshot while writes continue: `let snap = tree.clone();` (O(1), the maps are
 //! persistent) and call `snap.serialize_snapshot()` on another thread.
 
-use super::datatree::{DataTree, Name, Node};
+use super::datatree::{shared_acl, DataTree, Name, Node};
 use super::path::{split, validate_path, MAX_DATA_LEN, SPECIAL_PATHS};
 use super::stat::NodeKind;
 use super::txn::{bytes, Acl};
 use super::TreeError;
 use crate::ids::Zxid;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 const MAGIC: [u8; 8] = *b"ZABDTREE";
 const FORMAT_VERSION: u32 = 1;
@@ -293,7 +292,7 @@ fn rebuild(snap: SnapshotIn) -> Result<DataTree, TreeError> {
                 p.children.insert(name);
             });
         }
-        let mut node = Node::new(&n.data, Arc::from(n.acl), kind, n.czxid, n.ctime);
+        let mut node = Node::new(&n.data, shared_acl(n.acl), kind, n.czxid, n.ctime);
         node.stat.mzxid = n.mzxid;
         node.stat.mtime = n.mtime;
         node.stat.version = n.version;

@@ -1145,3 +1145,36 @@ fn the_digest_covers_each_field() {
         assert_ne!(node_digest(v), d);
     }
 }
+
+/// Nodes with ZooKeeper's open ACL share one allocation of it, when created and when loaded
+/// from a snapshot; any other ACL is the node's own.
+#[test]
+fn the_open_acl_is_shared_between_nodes() {
+    let mut h = Harness::new();
+    h.apply(S1, create("/a", b"", CreateMode::Persistent));
+    h.apply(S1, create("/b", b"", CreateMode::Persistent));
+    let mut readable = create("/r", b"", CreateMode::Persistent);
+    if let Op::Create { acl, .. } = &mut readable {
+        *acl = Acl::read_unsafe();
+    }
+    h.apply(S1, readable);
+    let acl_of = |t: &DataTree, p: &str| t.nodes.get(p).expect("node").acl.clone();
+    let tree = &h.tree;
+    assert!(std::sync::Arc::ptr_eq(
+        &acl_of(tree, "/a"),
+        &acl_of(tree, "/b")
+    ));
+    assert_eq!(&acl_of(tree, "/r")[..], &Acl::read_unsafe()[..]);
+    assert!(!std::sync::Arc::ptr_eq(
+        &acl_of(tree, "/a"),
+        &acl_of(tree, "/r")
+    ));
+
+    let image = tree.serialize_snapshot().expect("serializes");
+    let back = DataTree::from_snapshot(&image).expect("loads");
+    assert!(std::sync::Arc::ptr_eq(
+        &acl_of(&back, "/a"),
+        &acl_of(tree, "/b")
+    ));
+    assert_eq!(back.digest(), tree.digest());
+}
