@@ -294,6 +294,18 @@ def wait_idle(max_wait: float, ensembles: dict[str, Ensemble]) -> bool:
     return False
 
 
+def settle_disk() -> None:
+    """Write back every dirty page before a run. A run that follows one with big snapshots
+    (of either system: both ensembles share the disk) otherwise pays for that writeback in its
+    own fsyncs: with ext4's ordered journal an fdatasync can wait for other files' data, and
+    runs after large-tree creates showed 300 ms stalls in both systems."""
+    started = time.monotonic()
+    os.sync()
+    took = time.monotonic() - started
+    if took > 0.5:
+        log(f"  wrote back dirty pages before the run: {took:.1f} s")
+
+
 # ---------------------------------------------------------------------------------------------
 # Running zkbench
 
@@ -675,6 +687,7 @@ def main() -> int:
                     wait_idle(args.wait_idle, ensembles)
                     for k in order:
                         revive_all()
+                        settle_disk()
                         r = run_load(args, ensembles, k, wl, n, args.duration, args.warmup)
                         results.append(r)
                         save_raw()
