@@ -397,11 +397,19 @@ struct ChecksummedWriter {
     buf: Vec<u8>,
     crc: crc32fast::Hasher,
     written: u64,
+    /// Bytes handed to the file since its last fsync.
+    unsynced: u64,
 }
 
 impl ChecksummedWriter {
     const BUFFER_BYTES: usize = 256 << 10;
     const DIRECT_BYTES: usize = 32 << 10;
+    /// fsync the snapshot every this many bytes instead of only at the end. The transaction
+    /// log shares the file system: on ext4 (ordered data) a log fdatasync can wait for the
+    /// journal to write out other files' newly allocated data, so one final fsync of a 100 MB
+    /// snapshot showed up as 60-80 ms stalls of every write. Paced, a log fsync waits for at
+    /// most this much snapshot data. The pages are released as they become clean, too.
+    const SYNC_EVERY_BYTES: u64 = 2 << 20;
 
     fn new(file: Box<dyn DiskFile>) -> Self {
         ChecksummedWriter {
@@ -409,6 +417,7 @@ impl ChecksummedWriter {
             buf: Vec::with_capacity(Self::BUFFER_BYTES),
             crc: crc32fast::Hasher::new(),
             written: 0,
+            unsynced: 0,
         }
     }
 
@@ -418,7 +427,19 @@ impl ChecksummedWriter {
         }
         self.crc.update(&self.buf);
         self.file.write_all(&self.buf)?;
+        self.paced(self.buf.len())?;
         self.buf.clear();
+        Ok(())
+    }
+
+    /// Count `n` bytes just written to the file; fsync once enough have piled up.
+    fn paced(&mut self, n: usize) -> io::Result<()> {
+        self.unsynced += n as u64;
+        if self.unsynced >= Self::SYNC_EVERY_BYTES {
+            self.file.sync()?;
+            self.file.release_cache();
+            self.unsynced = 0;
+        }
         Ok(())
     }
 
@@ -436,6 +457,7 @@ impl Write for ChecksummedWriter {
             self.drain()?;
             self.crc.update(bytes);
             self.file.write_all(bytes)?;
+            self.paced(bytes.len())?;
         } else {
             if self.buf.len() + bytes.len() > Self::BUFFER_BYTES {
                 self.drain()?;
@@ -462,6 +484,66 @@ mod tests {
 
     fn store(disk: &MemDisk) -> SnapStore {
         SnapStore::open(&dir(), Arc::new(disk.clone())).expect("open")
+    }
+
+    /// Records what a writer does to its file: bytes written and the file size at each sync.
+    #[derive(Debug, Default)]
+    struct RecordingFile {
+        len: u64,
+        synced_at: Arc<std::sync::Mutex<Vec<u64>>>,
+    }
+
+    impl DiskFile for RecordingFile {
+        fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+            self.len += bytes.len() as u64;
+            Ok(())
+        }
+        fn sync(&mut self) -> io::Result<()> {
+            self.synced_at.lock().expect("lock").push(self.len);
+            Ok(())
+        }
+        fn len(&self) -> u64 {
+            self.len
+        }
+        fn sync_handle(&self) -> io::Result<Box<dyn crate::storage::disk::SyncHandle>> {
+            Err(io::Error::other("not used"))
+        }
+    }
+
+    /// A large snapshot is fsynced as it is written, never with more than
+    /// `SYNC_EVERY_BYTES` (plus one write) outstanding, so a log fsync never waits for all of it.
+    #[test]
+    fn a_large_snapshot_is_synced_in_paced_steps() {
+        let synced_at = Arc::default();
+        let file = RecordingFile {
+            len: 0,
+            synced_at: Arc::clone(&synced_at),
+        };
+        let mut out = ChecksummedWriter::new(Box::new(file));
+        let every = ChecksummedWriter::SYNC_EVERY_BYTES;
+        let total = 5 * every + 12345;
+        // Both paths: small pieces through the buffer, and large ones straight through.
+        let (small, large) = (vec![7u8; 1000], vec![9u8; 64 << 10]);
+        let mut written = 0;
+        while written < total {
+            let piece = if (written / 1000) % 3 == 0 {
+                &small
+            } else {
+                &large
+            };
+            out.write_all(piece).expect("write");
+            written += piece.len() as u64;
+        }
+        let (mut file, _) = out.finish().expect("finish");
+        file.sync().expect("final sync");
+        let synced_at = synced_at.lock().expect("lock").clone();
+        assert!(synced_at.len() >= 5, "{synced_at:?}");
+        let mut previous = 0;
+        for at in synced_at {
+            assert!(at - previous <= every + (64 << 10), "{previous} -> {at}");
+            previous = at;
+        }
+        assert_eq!(previous, written);
     }
 
     #[test]
