@@ -86,6 +86,26 @@ impl Node {
     }
 }
 
+/// One node's share of the totals the tree keeps current (digest, `approximate_data_size`,
+/// snapshot length), taken before and after every change.
+#[derive(Debug, Clone, Copy)]
+struct NodeTotals {
+    digest: u64,
+    /// Path plus data bytes, as ZooKeeper's `approximateDataSize` counts them.
+    data_size: u64,
+    snapshot_len: u64,
+}
+
+impl NodeTotals {
+    fn of(path_len: usize, node: &Node) -> NodeTotals {
+        NodeTotals {
+            digest: node.digest,
+            data_size: (path_len + node.data.len()) as u64,
+            snapshot_len: node_len(path_len, node) as u64,
+        }
+    }
+}
+
 /// The replicated znode tree plus the sessions that own its ephemerals.
 #[derive(Debug, Clone)]
 pub struct DataTree {
@@ -572,24 +592,11 @@ impl DataTree {
     /// Insert a node (its derived fields are computed here) and return its stat.
     pub(crate) fn put_node(&mut self, path: Name, mut node: Node) -> Stat {
         node.refresh(&path);
-        self.digest = self.digest.wrapping_add(node.digest);
-        self.data_size = self
-            .data_size
-            .wrapping_add((path.len() + node.data.len()) as u64);
-        self.snapshot_nodes_len = self
-            .snapshot_nodes_len
-            .wrapping_add(node_len(path.len(), &node) as u64);
-        let stat = node.stat;
-        let path_len = path.len();
+        let (totals, stat, path_len) = (NodeTotals::of(path.len(), &node), node.stat, path.len());
+        self.count_in(totals);
         if let Some(old) = self.nodes.insert(path, Arc::new(node)) {
             // Never happens (callers check), but keep the counters right if it does.
-            self.digest = self.digest.wrapping_sub(old.digest);
-            self.data_size = self
-                .data_size
-                .wrapping_sub((path_len + old.data.len()) as u64);
-            self.snapshot_nodes_len = self
-                .snapshot_nodes_len
-                .wrapping_sub(node_len(path_len, &old) as u64);
+            self.count_out(NodeTotals::of(path_len, &old));
         }
         stat
     }
@@ -599,20 +606,12 @@ impl DataTree {
     /// cost in a big tree). `None`, with the tree unchanged, if the path was taken.
     fn put_new_node(&mut self, path: Name, mut node: Node) -> Option<Stat> {
         node.refresh(&path);
-        let (digest, data_len, snapshot_len, stat) = (
-            node.digest,
-            node.data.len(),
-            node_len(path.len(), &node),
-            node.stat,
-        );
-        let path_len = path.len();
+        let (totals, stat) = (NodeTotals::of(path.len(), &node), node.stat);
         if let Some(old) = self.nodes.insert(path.clone(), Arc::new(node)) {
             self.nodes.insert(path, old);
             return None;
         }
-        self.digest = self.digest.wrapping_add(digest);
-        self.data_size = self.data_size.wrapping_add((path_len + data_len) as u64);
-        self.snapshot_nodes_len = self.snapshot_nodes_len.wrapping_add(snapshot_len as u64);
+        self.count_in(totals);
         Some(stat)
     }
 
@@ -621,35 +620,33 @@ impl DataTree {
     pub(crate) fn modify(&mut self, path: &str, f: impl FnOnce(&mut Node)) -> Option<Stat> {
         let slot = self.nodes.get_mut(path)?;
         let node = Arc::make_mut(slot);
-        let (old_digest, old_len) = (node.digest, node.data.len());
-        let old_snapshot_len = node_len(path.len(), node);
+        let before = NodeTotals::of(path.len(), node);
         f(node);
         node.refresh(path);
-        self.digest = self
-            .digest
-            .wrapping_sub(old_digest)
-            .wrapping_add(node.digest);
-        self.data_size = self
-            .data_size
-            .wrapping_sub(old_len as u64)
-            .wrapping_add(node.data.len() as u64);
-        self.snapshot_nodes_len = self
-            .snapshot_nodes_len
-            .wrapping_sub(old_snapshot_len as u64)
-            .wrapping_add(node_len(path.len(), node) as u64);
-        Some(node.stat)
+        let (after, stat) = (NodeTotals::of(path.len(), node), node.stat);
+        self.count_out(before);
+        self.count_in(after);
+        Some(stat)
     }
 
     fn take_node(&mut self, path: &str) -> Option<Arc<Node>> {
         let node = self.nodes.remove(path)?;
-        self.digest = self.digest.wrapping_sub(node.digest);
-        self.data_size = self
-            .data_size
-            .wrapping_sub((path.len() + node.data.len()) as u64);
-        self.snapshot_nodes_len = self
-            .snapshot_nodes_len
-            .wrapping_sub(node_len(path.len(), &node) as u64);
+        self.count_out(NodeTotals::of(path.len(), &node));
         Some(node)
+    }
+
+    /// A node's share of the tree-wide totals has been added.
+    fn count_in(&mut self, t: NodeTotals) {
+        self.digest = self.digest.wrapping_add(t.digest);
+        self.data_size = self.data_size.wrapping_add(t.data_size);
+        self.snapshot_nodes_len = self.snapshot_nodes_len.wrapping_add(t.snapshot_len);
+    }
+
+    /// A node's share of the tree-wide totals has gone.
+    fn count_out(&mut self, t: NodeTotals) {
+        self.digest = self.digest.wrapping_sub(t.digest);
+        self.data_size = self.data_size.wrapping_sub(t.data_size);
+        self.snapshot_nodes_len = self.snapshot_nodes_len.wrapping_sub(t.snapshot_len);
     }
 
     /// Bytes of every node's record in a snapshot image (see `tree::snapshot`).
