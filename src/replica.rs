@@ -433,24 +433,9 @@ mod tests {
     use super::*;
     use crate::ids::Epoch;
     use crate::storage::MemDisk;
-    use crate::tree::{Acl, CreateMode, Op, TxnHeader};
 
     fn create(path: &str, zxid: Zxid) -> Vec<u8> {
-        let txn = Txn {
-            header: TxnHeader {
-                session_id: 0,
-                cxid: 0,
-                zxid,
-                time_ms: 0,
-            },
-            op: Op::Create {
-                path: path.into(),
-                data: b"x".to_vec(),
-                acl: Acl::open_unsafe(),
-                mode: CreateMode::Persistent,
-            },
-        };
-        encode(&txn).expect("encode")
+        encode(&Txn::test_create(path, b"x", zxid)).expect("encode")
     }
 
     fn z(c: u32) -> Zxid {

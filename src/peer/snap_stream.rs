@@ -105,26 +105,16 @@ impl std::io::Write for ChunkWriter {
 mod tests {
     use super::*;
     use crate::ids::Zxid;
-    use crate::tree::{Acl, CreateMode, Op, Txn, TxnHeader};
+    use crate::tree::Txn;
 
     fn tree_with(nodes: usize, data_len: usize) -> DataTree {
         let mut tree = DataTree::new();
         for i in 0..nodes {
-            let zxid = Zxid(i as u64 + 1);
-            let txn = Txn {
-                header: TxnHeader {
-                    session_id: 0,
-                    cxid: 0,
-                    zxid,
-                    time_ms: 0,
-                },
-                op: Op::Create {
-                    path: format!("/n{i}"),
-                    data: vec![i as u8; data_len],
-                    acl: Acl::open_unsafe(),
-                    mode: CreateMode::Persistent,
-                },
-            };
+            let txn = Txn::test_create(
+                &format!("/n{i}"),
+                &vec![i as u8; data_len],
+                Zxid(i as u64 + 1),
+            );
             tree.apply(&txn).expect("applies");
         }
         tree

@@ -184,6 +184,28 @@ pub struct Txn {
     pub op: Op,
 }
 
+#[cfg(test)]
+impl Txn {
+    /// For tests: a persistent create of `path` with `data` and the open ACL, from session 0,
+    /// stamped with `zxid`.
+    pub(crate) fn test_create(path: &str, data: &[u8], zxid: crate::ids::Zxid) -> Txn {
+        Txn {
+            header: TxnHeader {
+                session_id: 0,
+                cxid: 0,
+                zxid,
+                time_ms: 0,
+            },
+            op: Op::Create {
+                path: path.to_owned(),
+                data: data.to_vec(),
+                acl: Acl::open_unsafe(),
+                mode: CreateMode::Persistent,
+            },
+        }
+    }
+}
+
 /// What one operation did, in the shape of ZooKeeper's `OpResult`s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
