@@ -33,11 +33,31 @@ pub struct ServerPorts {
     pub election: u16,
 }
 
-/// Ports from the OS: bind port 0 for each, keep all bound until every one is known.
+/// `n` free loopback ports for servers to bind later, from below Linux's default ephemeral
+/// range (32768-60999). A port the OS handed out for port 0 and that was released again can be
+/// taken as the local port of any outgoing connection before the server binds it (seen in CI:
+/// `AddrInUse` on a quorum port). Below that range only explicit binds compete, and within this
+/// process a counter keeps tests apart; each candidate is still checked by binding it.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0"))
-        .collect();
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Different test processes start at different places.
+    let offset = std::process::id() % SPAN;
+    let mut listeners = Vec::with_capacity(n);
+    while listeners.len() < n {
+        let i = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            i < SPAN,
+            "no free test port left in {FIRST}..{}",
+            FIRST + SPAN
+        );
+        let port = (FIRST + (offset + i) % SPAN) as u16;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(l);
+        }
+    }
     listeners
         .iter()
         .map(|l| l.local_addr().expect("local addr").port())
