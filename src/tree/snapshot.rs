@@ -53,6 +53,21 @@ pub(super) fn node_len(path_len: usize, n: &Node) -> usize {
     8 + path_len + 8 + n.data.len() + 8 + acl + NODE_FIXED_LEN
 }
 
+/// Nodes encoded per batch by [`DataTree::write_snapshot`]. In a large tree a node, its path
+/// and its data are three heap blocks scattered over memory, so encoding one node after the
+/// other waits for about three cache misses per node, one after another (they were half of a
+/// snapshot's time). A batch first asks the CPU for every path and node in it, then for every
+/// node's data, so that the misses overlap.
+const PREFETCH_BATCH: usize = 16;
+
+/// Load the first byte at `bytes` and discard it: independent loads like this, one per node of
+/// a batch, are in flight together, so the cache misses they take overlap. (A prefetch
+/// instruction would do the same without waiting for the loads, but needs `unsafe`.)
+#[inline(always)]
+fn touch(bytes: &[u8]) -> u8 {
+    bytes.first().copied().unwrap_or(0)
+}
+
 /// Append one node record: bincode's big-endian fixed-int layout of [`NodeIn`], written by
 /// hand because the serde encoder's per-field calls made snapshots of large trees the
 /// biggest CPU cost of a busy server. Tests check it byte for byte against serde.
@@ -162,8 +177,25 @@ impl DataTree {
         buf.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
         bincode::serde::encode_into_std_write(self.snapshot_head(), &mut buf, config())?;
         buf.extend_from_slice(&(self.nodes.len() as u64).to_be_bytes());
-        for (path, n) in self.nodes.iter() {
-            encode_node(&mut buf, path, n);
+        let mut nodes = self.nodes.iter();
+        let mut batch = Vec::with_capacity(PREFETCH_BATCH);
+        loop {
+            batch.clear();
+            batch.extend(nodes.by_ref().take(PREFETCH_BATCH));
+            if batch.is_empty() {
+                break;
+            }
+            let mut touched = 0u8;
+            for (path, n) in &batch {
+                touched ^= touch(path.as_bytes()) ^ (n.creates as u8);
+            }
+            for (_, n) in &batch {
+                touched ^= touch(&n.data);
+            }
+            std::hint::black_box(touched);
+            for (path, n) in &batch {
+                encode_node(&mut buf, path, n);
+            }
             if buf.len() >= CHUNK {
                 out.write_all(&buf).map_err(io)?;
                 buf.clear();
