@@ -360,6 +360,29 @@ fn proposals_go_to_followers_and_commit_once_a_quorum_has_them_durably() {
 }
 
 #[test]
+fn proposals_committed_together_take_one_cumulative_commit_but_an_inform_each() {
+    let mut l = serving_leader();
+    l.on_message(Sid(4), info(4, LearnerType::Observer, 0));
+    l.on_message(Sid(4), ack_epoch(0, false));
+    l.on_message(Sid(4), ack(1));
+    for data in [1u8, 2, 3] {
+        l.propose(Arc::new(vec![data]), None).expect("proposes");
+    }
+    // Follower 1 has all three durably, then the leader's fsync covers them: one batch.
+    assert!(apply_zxids(&l.on_message(Sid(1), QuorumMessage::Ack { zxid: z(3) })).is_empty());
+    let out = l.on_logged(z(3));
+    assert_eq!(apply_zxids(&out), vec![z(1), z(2), z(3)]);
+    assert_eq!(sent(&out, 1), vec![QuorumMessage::Commit { zxid: z(3) }]);
+    let informed: Vec<Zxid> = sent(&out, 4)
+        .into_iter()
+        .map(|m| match m {
+            QuorumMessage::Inform { zxid, .. } => zxid,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(informed, vec![z(1), z(2), z(3)]);
+}
+#[test]
 fn a_learner_joining_mid_stream_gets_the_history_then_the_outstanding_proposals() {
     let mut l = serving_leader();
     let (z1, _) = l.propose(Arc::new(vec![1]), None).expect("propose");

@@ -82,7 +82,7 @@ pub enum LearnerError {
     },
     #[error("NEWLEADER for epoch {got}, but LEADERINFO said {expected}")]
     EpochMismatch { expected: Epoch, got: Epoch },
-    #[error("COMMIT of {got}, but the next pending proposal is {expected:?}")]
+    #[error("COMMIT of {got} names no pending proposal (the next pending one is {expected:?})")]
     CommitOutOfOrder { expected: Option<Zxid>, got: Zxid },
     #[error("{what} {got} does not follow {last}")]
     NotIncreasing {
@@ -392,22 +392,27 @@ impl LearnerCore {
                 Ok(vec![LearnerAction::LogAndAck { zxid, txn }])
             }
             QuorumMessage::Commit { zxid } if self.role == LearnerType::Participant => {
-                match self.pending.front() {
-                    Some((first, _, _)) if *first == zxid => {}
-                    other => {
+                // Cumulative: every pending proposal up to `zxid`, in order; `zxid` itself must
+                // be one of them (anything else means the leader and this learner disagree).
+                let upto = self
+                    .pending
+                    .iter()
+                    .take_while(|(pending, _, _)| *pending <= zxid)
+                    .count();
+                match upto.checked_sub(1).and_then(|i| self.pending.get(i)) {
+                    Some((named, _, _)) if *named == zxid => {}
+                    _ => {
                         return Err(LearnerError::CommitOutOfOrder {
-                            expected: other.map(|(z, _, _)| *z),
+                            expected: self.pending.front().map(|(z, _, _)| *z),
                             got: zxid,
                         });
                     }
                 }
-                let Some((zxid, txn, origin)) = self.pending.pop_front() else {
-                    return Err(LearnerError::CommitOutOfOrder {
-                        expected: None,
-                        got: zxid,
-                    });
-                };
-                Ok(vec![LearnerAction::Apply { zxid, txn, origin }])
+                Ok(self
+                    .pending
+                    .drain(..upto)
+                    .map(|(zxid, txn, origin)| LearnerAction::Apply { zxid, txn, origin })
+                    .collect())
             }
             QuorumMessage::Inform { zxid, txn, origin } if self.role == LearnerType::Observer => {
                 self.advance("INFORM", zxid)?;

@@ -227,11 +227,30 @@ fn proposals_outstanding_at_sync_are_logged_acked_and_committed_in_order() {
         ok(&mut l, proposal(z(3, 2)))[..],
         [LearnerAction::LogAndAck { .. }]
     ));
-    // Commits strictly in order.
+    // A COMMIT must name a pending proposal: one never proposed is refused, and so is one
+    // already committed.
+    assert_eq!(
+        l.on_message(QuorumMessage::Commit { zxid: z(3, 3) }),
+        Err(LearnerError::CommitOutOfOrder {
+            expected: Some(z(3, 1)),
+            got: z(3, 3)
+        })
+    );
+    assert_eq!(l.pending_count(), 2, "a refused COMMIT applies nothing");
+    // COMMIT is cumulative: naming the second applies both, in zxid order.
+    let applied: Vec<Zxid> = ok(&mut l, QuorumMessage::Commit { zxid: z(3, 2) })
+        .into_iter()
+        .map(|a| match a {
+            LearnerAction::Apply { zxid, .. } => zxid,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(applied, vec![z(3, 1), z(3, 2)]);
+    assert_eq!(l.pending_count(), 0);
     assert_eq!(
         l.on_message(QuorumMessage::Commit { zxid: z(3, 2) }),
         Err(LearnerError::CommitOutOfOrder {
-            expected: Some(z(3, 1)),
+            expected: None,
             got: z(3, 2)
         })
     );

@@ -71,7 +71,7 @@ pub enum QuorumMessage {
     },
     /// ACK: everything up to `zxid` is durably logged (cumulative).
     Ack { zxid: Zxid },
-    /// COMMIT (to followers).
+    /// COMMIT (to followers): every pending proposal up to `zxid` is committed (cumulative).
     Commit { zxid: Zxid },
     /// INFORM (to observers): a committed transaction with its bytes.
     Inform {
