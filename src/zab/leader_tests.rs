@@ -382,6 +382,7 @@ fn proposals_committed_together_take_one_cumulative_commit_but_an_inform_each() 
         .collect();
     assert_eq!(informed, vec![z(1), z(2), z(3)]);
 }
+
 #[test]
 fn a_learner_joining_mid_stream_gets_the_history_then_the_outstanding_proposals() {
     let mut l = serving_leader();
