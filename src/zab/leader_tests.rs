@@ -83,6 +83,15 @@ fn serving_leader() -> LeaderCore {
     l
 }
 
+/// [`serving_leader`] with observer 4 synced too (it gets INFORMs, not proposals).
+fn serving_leader_with_observer() -> LeaderCore {
+    let mut l = serving_leader();
+    l.on_message(Sid(4), info(4, LearnerType::Observer, 0));
+    l.on_message(Sid(4), ack_epoch(0, false));
+    l.on_message(Sid(4), ack(1));
+    l
+}
+
 #[test]
 fn the_new_epoch_is_max_accepted_plus_one_and_persisted_before_it_is_sent() {
     let mut l = LeaderCore::new(setup(&[1, 2, 3], &[], 4, 4));
@@ -325,11 +334,7 @@ fn z(c: u32) -> Zxid {
 
 #[test]
 fn proposals_go_to_followers_and_commit_once_a_quorum_has_them_durably() {
-    let mut l = serving_leader();
-    // The observer 4 joins too.
-    l.on_message(Sid(4), info(4, LearnerType::Observer, 0));
-    l.on_message(Sid(4), ack_epoch(0, false));
-    l.on_message(Sid(4), ack(1));
+    let mut l = serving_leader_with_observer();
     let (zxid, out) = l
         .propose(Arc::new(vec![7]), None)
         .expect("a serving leader proposes");
@@ -361,10 +366,7 @@ fn proposals_go_to_followers_and_commit_once_a_quorum_has_them_durably() {
 
 #[test]
 fn proposals_committed_together_take_one_cumulative_commit_but_an_inform_each() {
-    let mut l = serving_leader();
-    l.on_message(Sid(4), info(4, LearnerType::Observer, 0));
-    l.on_message(Sid(4), ack_epoch(0, false));
-    l.on_message(Sid(4), ack(1));
+    let mut l = serving_leader_with_observer();
     for data in [1u8, 2, 3] {
         l.propose(Arc::new(vec![data]), None).expect("proposes");
     }
