@@ -4,6 +4,7 @@
 use super::QuorumConn;
 use crate::ids::Sid;
 use crate::net::link::{Link, LinkEvent, LinkId, StreamItem};
+use crate::zab::messages::QUORUM_PROTOCOL_VERSION;
 use crate::zab::QuorumMessage;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
@@ -60,11 +61,9 @@ impl Learners {
             self.links.remove(&id);
             return Identified::Refused(format!("first message was {}", msg.kind()));
         };
-        if *protocol != crate::zab::messages::QUORUM_PROTOCOL_VERSION || *theirs != ensemble {
+        if let Some(why) = mismatch(*sid, *protocol, *theirs, ensemble) {
             self.links.remove(&id);
-            return Identified::Refused(format!(
-                "server {sid}: protocol {protocol} / ensemble {theirs:#x} do not match mine"
-            ));
+            return Identified::Refused(why);
         }
         if let Some(proved) = proved {
             if proved != *sid {
@@ -144,5 +143,38 @@ impl Learners {
             self.proved.remove(&id);
             self.sid_of.remove(&id);
         }
+    }
+}
+
+/// Why a learner that states this protocol version and ensemble id cannot follow this leader,
+/// if it cannot: another version means another wire format or meaning (see
+/// [`QUORUM_PROTOCOL_VERSION`]), another ensemble id another ensemble's configuration.
+fn mismatch(sid: Sid, protocol: u32, theirs: u64, ensemble: u64) -> Option<String> {
+    (protocol != QUORUM_PROTOCOL_VERSION || theirs != ensemble).then(|| {
+        format!(
+            "server {sid}: protocol {protocol} / ensemble {theirs:#x} do not match mine \
+             ({QUORUM_PROTOCOL_VERSION} / {ensemble:#x})"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_learner_of_another_protocol_version_or_ensemble_is_refused_with_both_named() {
+        assert_eq!(
+            mismatch(Sid(2), QUORUM_PROTOCOL_VERSION, 0xabc, 0xabc),
+            None
+        );
+        let older = mismatch(Sid(2), QUORUM_PROTOCOL_VERSION - 1, 0xabc, 0xabc).expect("refused");
+        assert!(
+            older.contains(&format!("protocol {}", QUORUM_PROTOCOL_VERSION - 1))
+                && older.contains(&format!("({QUORUM_PROTOCOL_VERSION} / 0xabc)")),
+            "{older}"
+        );
+        let other = mismatch(Sid(2), QUORUM_PROTOCOL_VERSION, 0xdef, 0xabc).expect("refused");
+        assert!(other.contains("ensemble 0xdef"), "{other}");
     }
 }

@@ -8,8 +8,11 @@ use super::broadcast::Origin;
 use crate::ids::{Epoch, LearnerType, Sid, Zxid};
 use serde::{Deserialize, Serialize};
 
-/// Bumped when the quorum wire format changes incompatibly.
-pub const QUORUM_PROTOCOL_VERSION: u32 = 5;
+/// Bumped when the quorum wire format or a message's meaning changes incompatibly: the leader
+/// refuses a learner that states another version (with a message naming both), where mixing
+/// them would fail in less obvious ways. 6: COMMIT became cumulative (d21201c); a follower of
+/// version 5 would refuse it as naming no pending proposal and resync over and over.
+pub const QUORUM_PROTOCOL_VERSION: u32 = 6;
 
 /// How the leader syncs a learner (the first message after ACKEPOCH).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
