@@ -399,10 +399,15 @@ def zkbench_cmd(args, ens: Ensemble, mode: str, extra: list[str]) -> list[str]:
 
 def run_load(args, ensembles, kind, mode, sessions, duration, warmup) -> dict:
     ens = ensembles[kind]
+    # The tree a run starts on matters (a create, a snapshot cost more in a bigger one), and the
+    # faster system's runs start on a bigger tree: it created more in the runs before. (Starting
+    # every run on a restarted, empty ensemble instead was tried: a restarted ZooKeeper's JIT is
+    # cold, and its create x128 fell from 13-14k to 10k ops/s, so that is not fairer.)
+    znodes = be.mntr_int(be.mntr(ens.servers[1].client_port), "zk_znode_count")
     cmd = zkbench_cmd(args, ens, mode, ["--sessions", str(sessions), "--duration",
                                         str(duration), "--warmup", str(warmup)])
     res = Bench(cmd, ensembles, timeout=duration + warmup + 120).finish()
-    res.update(kind=kind, workload=mode, n=sessions)
+    res.update(kind=kind, workload=mode, n=sessions, znodes=znodes)
     return res
 
 
@@ -458,6 +463,10 @@ def probe(args, ens: Ensemble) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # Report
+
+
+def fmt_int(v: int | None) -> str:
+    return "n/a" if v is None else f"{v:,}"
 
 
 def fmt(v: float | None, unit: str = "") -> str:
@@ -537,15 +546,16 @@ def detail_rows(results: list[dict]):
     rows = []
     for r in results:
         if not r.get("ok"):
-            rows.append((r["workload"], r["n"], TITLE[r["kind"]], "FAILED: " + r.get("error", ""),
-                         "", "", "", "", "", "", ""))
+            rows.append((r["workload"], r["n"], TITLE[r["kind"]], fmt_int(r.get("znodes")),
+                         "FAILED: " + r.get("error", ""), "", "", "", "", "", "", ""))
             continue
         scpu = r.get("server_cpu", {}).get(r["kind"])
         other = [v for k, v in r.get("server_cpu", {}).items() if k != r["kind"]]
         per_k = (scpu * r["window_wall_s"] / r["ops"] * 1000 * 1000
                  if scpu is not None and r.get("ops") else None)
         errs = r.get("errors", 0)
-        rows.append((r["workload"], r["n"], TITLE[r["kind"]], fmt(r["ops_per_s"], "ops/s"),
+        rows.append((r["workload"], r["n"], TITLE[r["kind"]], fmt_int(r.get("znodes")),
+                     fmt(r["ops_per_s"], "ops/s"),
                      fmt(r["p50_ms"]), fmt(r["p99_ms"]), fmt(r["max_ms"]),
                      f"{errs}" + (f" {r.get('error_counts')}" if errs else ""),
                      f"{scpu * 100:.0f}% ({per_k:.0f} us/op)" if per_k is not None else "n/a",
@@ -762,8 +772,9 @@ def main() -> int:
     if results:
         md += ["Per run (servers' CPU: sum over the 3 servers of the measured system during the "
                "measured window, as a share of one core, and per successful op; other CPU: every "
-               "other process on the machine, in CPUs, then the idle ensemble):", "",
-               md_table(("workload", "sessions", "system", "ops/s", "p50 ms", "p99 ms",
+               "other process on the machine, in CPUs, then the idle ensemble; znodes: server "
+               "1's `zk_znode_count` as the run started):", "",
+               md_table(("workload", "sessions", "system", "znodes", "ops/s", "p50 ms", "p99 ms",
                          "max ms", "errors", "servers' CPU", "zkbench CPU", "other CPU"),
                         detail_rows(results)), ""]
     if gaps:
