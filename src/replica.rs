@@ -156,10 +156,15 @@ impl Replica {
         disk: Arc<dyn Disk>,
     ) -> Result<Replica, ReplicaError> {
         let snaps = SnapStore::open(&data_dir.join("version-2"), disk.clone())?;
+        // The snapshot first: the log segments it covers need not be read.
+        let tree = load_tree(&snaps)?;
         let (log, recovery) = TxnLog::open(
             &data_log_dir.join("version-2"),
             disk.clone(),
-            LogOptions::default(),
+            LogOptions {
+                covered_through: tree.last_applied(),
+                ..LogOptions::default()
+            },
         )?;
         if let Some(torn) = &recovery.torn {
             tracing::warn!(
@@ -167,7 +172,6 @@ impl Replica {
                 "cut a torn final log record (never fully written, so never acknowledged)"
             );
         }
-        let tree = load_tree(&snaps)?;
         let policy = SnapshotPolicy::default();
         let recent = CommittedWindow::new(
             tree.last_applied(),

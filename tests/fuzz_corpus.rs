@@ -516,7 +516,10 @@ mod seeds {
     fn txnlog() -> Inputs {
         let disk = MemDisk::new();
         let dir = Path::new("/log/version-2");
-        let options = LogOptions { segment_bytes: 200 };
+        let options = LogOptions {
+            segment_bytes: 200,
+            ..LogOptions::default()
+        };
         let (mut log, _) = TxnLog::open(dir, Arc::new(disk.clone()), options).unwrap();
         for (i, t) in txn_bytes().iter().enumerate() {
             log.append(Zxid(i as u64 + 1), t).unwrap();

@@ -768,7 +768,10 @@ mod tests {
         let (mut log, _) = TxnLog::open(
             &PathBuf::from("/data/log"),
             Arc::clone(&arc),
-            LogOptions { segment_bytes: 100 },
+            LogOptions {
+                segment_bytes: 100,
+                ..LogOptions::default()
+            },
         )
         .expect("log");
         for z in 1..=40u64 {

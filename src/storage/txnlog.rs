@@ -64,12 +64,21 @@ pub struct LogOptions {
     /// Roll to a new segment once the current one has at least this many bytes. Smaller
     /// segments let purging free space sooner; each roll costs two extra fsyncs.
     pub segment_bytes: u64,
+    /// Records up to this zxid are in the snapshot recovery starts from. [`TxnLog::open`] does
+    /// not read a segment that holds nothing else (the next segment starts at or below it), as
+    /// ZooKeeper reads only the log from its snapshot's zxid on: with the default
+    /// `autopurge.purgeInterval=0` old segments stay forever, and validating all of them made
+    /// a start-up read the whole log (1 GiB: 0.9 s instead of 0.2 s, cold). Nothing reads such
+    /// records again: DIFFs come from memory, and a TRUNC never goes below the snapshot. The
+    /// last two segments are always read (see `open`).
+    pub covered_through: Zxid,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
         LogOptions {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            covered_through: Zxid(0),
         }
     }
 }
@@ -108,8 +117,11 @@ pub struct Recovery {
     pub last_zxid: Zxid,
     /// The first record's zxid, `None` for an empty log.
     pub first_zxid: Option<Zxid>,
+    /// Records read and validated (not those of the unread segments).
     pub records: u64,
     pub segments: usize,
+    /// Segments not read because the snapshot covers them ([`LogOptions::covered_through`]).
+    pub unread_segments: usize,
     /// The torn tail that was cut, if any.
     pub torn: Option<TornTail>,
 }
@@ -130,7 +142,6 @@ pub struct TornTail {
 #[derive(Debug, Clone)]
 struct Segment {
     base: Zxid,
-    last: Zxid,
     path: PathBuf,
 }
 
@@ -213,10 +224,23 @@ impl TxnLog {
         let mut segments: Vec<Segment> = Vec::new();
         let mut last = Zxid(0);
         let mut records = 0u64;
+        let mut unread = 0usize;
         let mut torn: Option<TornTail> = None;
 
         for (i, (base, path)) in listed.iter().enumerate() {
             let is_last = i + 1 == listed.len();
+            // Every record of this segment comes before the next one's base. The last two are
+            // read even so: if the last turns out torn away, the one before becomes the end of
+            // the log, whose last zxid and length must be known.
+            let covered = i + 2 < listed.len() && listed[i + 1].0 <= options.covered_through;
+            if covered {
+                segments.push(Segment {
+                    base: *base,
+                    path: path.clone(),
+                });
+                unread += 1;
+                continue;
+            }
             let mut reader = SegmentReader::open(&*disk, path)?;
             if let HeaderStep::Torn { bytes, reason } = reader.header(*base)? {
                 if !is_last {
@@ -275,9 +299,8 @@ impl TxnLog {
                 }
             }
             match seg_last {
-                Some(seg_last) => segments.push(Segment {
+                Some(_) => segments.push(Segment {
                     base: *base,
-                    last: seg_last,
                     path: path.clone(),
                 }),
                 None if is_last => {
@@ -332,6 +355,7 @@ impl TxnLog {
             first_zxid: segments.first().map(|s| s.base),
             records,
             segments: segments.len(),
+            unread_segments: unread,
             torn,
         };
         tracing::info!(
@@ -339,6 +363,7 @@ impl TxnLog {
             last_zxid = %last,
             records,
             segments = segments.len(),
+            unread_segments = unread,
             "transaction log opened"
         );
         let log = TxnLog {
@@ -405,9 +430,6 @@ impl TxnLog {
         encode_record(&mut self.buf, zxid, payload);
         self.file_len += (self.buf.len() - before) as u64;
         self.last_appended = zxid;
-        if let Some(seg) = self.segments.last_mut() {
-            seg.last = zxid;
-        }
         if self.buf.len() >= WRITE_BUFFER_BYTES {
             self.flush()?;
         }
@@ -530,7 +552,7 @@ impl TxnLog {
             self.segments.pop();
         }
         self.sync_dir()?;
-        let Some(seg) = self.segments.last_mut() else {
+        let Some(seg) = self.segments.last() else {
             self.file_len = 0;
             self.last_appended = Zxid(0);
             self.last_synced = Zxid(0);
@@ -562,7 +584,6 @@ impl TxnLog {
         // before it were synced when the log rolled past them.
         self.disk.truncate(&seg.path, end).map_err(io_err)?;
         self.writer = Some(self.disk.open_append(&seg.path).map_err(io_err)?);
-        seg.last = kept;
         self.file_len = end;
         self.last_appended = kept;
         self.last_synced = kept;
@@ -678,7 +699,6 @@ impl TxnLog {
         self.sync_dir()?;
         self.segments.push(Segment {
             base: zxid,
-            last: zxid,
             path: path.clone(),
         });
         self.writer = Some(w);

@@ -7,7 +7,10 @@ fn dir() -> PathBuf {
 }
 
 fn opts(segment_bytes: u64) -> LogOptions {
-    LogOptions { segment_bytes }
+    LogOptions {
+        segment_bytes,
+        ..LogOptions::default()
+    }
 }
 
 fn open(disk: &MemDisk, segment_bytes: u64) -> Result<(TxnLog, Recovery), LogError> {
@@ -848,4 +851,52 @@ fn a_background_sync_works_on_real_files() {
     drop(log);
     let (mut log, _) = TxnLog::open(tmp.path(), disk, opts(1 << 20)).expect("reopen");
     assert_eq!(records(&mut log, 0), expected(1..=5));
+}
+
+#[test]
+fn segments_the_snapshot_covers_are_not_read_but_the_last_two_always_are() {
+    let covered = |through: Zxid| LogOptions {
+        segment_bytes: 60,
+        covered_through: through,
+    };
+    let reopen = |disk: &MemDisk, through: Zxid| {
+        TxnLog::open(&dir(), Arc::new(disk.clone()), covered(through))
+    };
+    let disk = ten_byte_log(12, 60);
+    let listed = list_segments(&disk, &dir()).expect("list");
+    assert!(listed.len() >= 5, "{listed:?}");
+
+    // A flipped bit in the first segment: found when the log is read in full...
+    let (first_base, first) = listed[0].clone();
+    let len = disk.len_of(&first).expect("segment");
+    disk.flip_bit(&first, len - 1, 0).expect("flip");
+    assert!(matches!(open(&disk, 60), Err(LogError::Corrupt { .. })));
+    assert!(matches!(
+        reopen(&disk, Zxid(listed[1].0 .0 - 1)),
+        Err(LogError::Corrupt { .. })
+    ));
+    // ...but not read once a snapshot holds everything up to the next segment's base.
+    let (mut log, rec) = reopen(&disk, listed[1].0).expect("opens");
+    assert_eq!(rec.unread_segments, 1);
+    assert_eq!(rec.segments, listed.len());
+    assert_eq!(rec.first_zxid, Some(first_base));
+    assert_eq!(rec.last_zxid, Zxid(12));
+    assert_eq!(rec.records, 12 - (listed[1].0 .0 - first_base.0));
+    log.append(Zxid(13), b"0123456789").expect("append");
+    assert_eq!(log.sync().expect("sync"), Zxid(13));
+    drop(log);
+
+    // Covered through the very last record: still the last two segments are read, so damage
+    // in the one before the last is found, and the log's end is known from them.
+    let disk = ten_byte_log(12, 60);
+    let (_, second_last) = listed[listed.len() - 2].clone();
+    let (_, rec) = reopen(&disk, Zxid(12)).expect("opens");
+    assert_eq!(rec.unread_segments, listed.len() - 2);
+    assert_eq!(rec.last_zxid, Zxid(12));
+    let len = disk.len_of(&second_last).expect("segment");
+    disk.flip_bit(&second_last, len - 1, 0).expect("flip");
+    assert!(matches!(
+        reopen(&disk, Zxid(12)),
+        Err(LogError::Corrupt { .. })
+    ));
 }
