@@ -1,16 +1,17 @@
 //! A whole zabd process: bind the ports, start the client port, and run the quorum peer (or,
 //! with a single-server configuration, serve standalone).
 
-use crate::api::{Command, SubmitError, ZabClient};
+mod standalone;
+
+use crate::api::ZabClient;
 use crate::config::Config;
-use crate::ids::{Epoch, Zxid};
+use crate::ids::Zxid;
 use crate::net::TcpListener;
 use crate::peer::{Peer, PeerError, PeerListeners};
-use crate::replica::{self, Replica, Request};
+use crate::replica::{self, Replica};
 use crate::status::{NodeStatus, Serving, StatusBoard, ZabPhase};
 use crate::storage::{resync, Disk, EpochStore, LogError};
-use crate::tree::{Op, TxnResult};
-use crate::zab::sessions::SessionTracker;
+use standalone::Standalone;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,97 +55,6 @@ enum Role {
     Standalone(Box<Standalone>),
 }
 
-/// A single server: every write is logged, fsynced and applied by this server alone.
-struct Standalone {
-    replica: Replica,
-    commands: mpsc::Receiver<Command>,
-    board: Arc<StatusBoard>,
-    epoch: Epoch,
-    /// ZooKeeper's tickTime: sessions are checked for expiry every half tick.
-    tick: Duration,
-}
-
-impl Standalone {
-    async fn run(mut self) {
-        let started = tokio::time::Instant::now();
-        let now_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let live = replica::read_tree(&self.replica.tree(), |t| t.sessions());
-        let mut sessions = SessionTracker::new(live, now_ms());
-        let mut tick = tokio::time::interval(self.tick / 2);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let cmd = tokio::select! {
-                cmd = self.commands.recv() => match cmd {
-                    Some(cmd) => cmd,
-                    None => return,
-                },
-                _ = tick.tick() => {
-                    for session in sessions.tick(now_ms()) {
-                        info!(session = format_args!("{session:#x}"), "session expired");
-                        let close = Request { session_id: session, cxid: 0, op: Op::CloseSession };
-                        if let Err(err) = self.write(close, &mut sessions, now_ms()) {
-                            warn!(%err, "cannot expire a session");
-                        }
-                    }
-                    continue;
-                }
-            };
-            match cmd {
-                Command::Submit { request, reply } => {
-                    let _ = reply.send(self.write(request, &mut sessions, now_ms()));
-                }
-                Command::Sync { reply } => {
-                    let _ = reply.send(Ok(self.replica.last_applied()));
-                }
-                Command::Touch { session } => sessions.touch(session, now_ms()),
-                // One server: it owns every session.
-                Command::Claim { .. } => {}
-                // Every write was answered before its reply: nothing to hand over.
-                Command::HandOff { done } => {
-                    let _ = done.send(());
-                }
-            }
-        }
-    }
-
-    /// Log, fsync and apply one request; keep the session tracker in step with its result.
-    fn write(
-        &mut self,
-        request: Request,
-        sessions: &mut SessionTracker,
-        now_ms: u64,
-    ) -> Result<TxnResult, SubmitError> {
-        let last = self.replica.last_logged();
-        let counter = if last.epoch() == self.epoch {
-            last.counter()
-        } else {
-            0
-        };
-        let next = counter.checked_add(1).ok_or(SubmitError::NotServing)?;
-        let zxid = Zxid::new(self.epoch, next);
-        let txn = request.stamp(zxid);
-        let bytes = replica::encode(&txn).map_err(SubmitError::Refused)?;
-        let storage = |e: replica::ReplicaError| SubmitError::Refused(format!("storage: {e}"));
-        self.replica.append(zxid, &bytes).map_err(storage)?;
-        crate::status::Counters::add(&self.board.counters.log_fsyncs, 1);
-        let started = std::time::Instant::now();
-        let synced = self.replica.sync();
-        self.board.counters.log_fsync_time.record(started.elapsed());
-        synced.map_err(storage)?;
-        let result = self
-            .replica
-            .apply_committed(zxid, std::sync::Arc::new(bytes))
-            .map_err(storage)?;
-        crate::peer::show_tree(&self.board, &self.replica);
-        let timeout = || match txn.op {
-            Op::CreateSession { timeout_ms } => Some(timeout_ms),
-            _ => None,
-        };
-        sessions.on_committed(&result, timeout, None, now_ms);
-        Ok(result)
-    }
-}
-
 impl Node {
     /// Bind every port this server's configuration names and open its durable state.
     pub async fn bind(config: Config, disk: Arc<dyn Disk>) -> Result<Node, NodeError> {
@@ -170,7 +80,7 @@ impl Node {
         let (commands_tx, commands) = mpsc::channel(1024);
         let api = ZabClient::new(commands_tx, replica.tree(), config.my_id.0);
         let role = if config.is_standalone() {
-            let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk)?;
+            let epochs = EpochStore::open(&config.data_dir.join("version-2"), disk.clone())?;
             let applied = replica.last_applied();
             board.update(|s| {
                 s.serving = Serving::Standalone;
@@ -181,13 +91,14 @@ impl Node {
                 s.zxid = Zxid::epoch_start(epochs.current()).max(applied);
             });
             crate::peer::show_tree(&board, &replica);
-            Role::Standalone(Box::new(Standalone {
+            Role::Standalone(Box::new(Standalone::new(
                 replica,
                 commands,
-                board: board.clone(),
-                epoch: epochs.current(),
-                tick: config.tick_time,
-            }))
+                board.clone(),
+                disk,
+                epochs.current(),
+                config.tick_time,
+            )))
         } else {
             let me = config
                 .me()

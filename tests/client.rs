@@ -436,3 +436,53 @@ fn a_voter_with_a_corrupt_log_rejoins_without_voting_until_resynced() {
         .join("version-2/zabd-resync-required")
         .exists());
 }
+
+/// A standalone server (one `server.1` line) through the client protocol: writes from several
+/// connections at once (which share its group commits) are all acknowledged and all survive a
+/// kill -9, and closing a session removes its ephemeral.
+#[test]
+fn a_standalone_server_keeps_every_acknowledged_write_of_concurrent_clients() {
+    let mut e = Ensemble::new(1, 0);
+    e.start(1);
+    wait_for(
+        || e.srvr(1).is_some_and(|s| s.mode == "standalone"),
+        "a standalone server",
+    );
+    let addr = e.client_addr(1);
+    let writers: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr, 10_000, None).expect("connect");
+                for i in 0..25 {
+                    c.create(&format!("/t{t}-{i}"), b"x", PERSISTENT)
+                        .expect("create");
+                }
+                c.close();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let mut c = Client::connect(addr, 10_000, None).expect("connect");
+    c.create("/gone", b"", EPHEMERAL).expect("ephemeral");
+    c.close();
+
+    e.kill(1);
+    e.start(1);
+    wait_for(
+        || e.srvr(1).is_some_and(|s| s.mode == "standalone"),
+        "the standalone server back",
+    );
+    let mut c = Client::connect(addr, 10_000, None).expect("connect");
+    let children: BTreeSet<String> = c.children("/").expect("children").into_iter().collect();
+    for t in 0..8 {
+        for i in 0..25 {
+            assert!(children.contains(&format!("t{t}-{i}")), "t{t}-{i} lost");
+        }
+    }
+    assert!(
+        !children.contains("gone"),
+        "the closed session's ephemeral survived"
+    );
+}

@@ -38,7 +38,7 @@ mod learners;
 mod learning;
 mod local;
 mod snap_stream;
-mod syncer;
+pub(crate) mod syncer;
 
 use learners::{Identified, Learners};
 use local::LocalRequests;

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 /// A finished fsync, as the peer loop receives it.
 #[derive(Debug)]
-pub(super) struct Finished {
+pub(crate) struct Finished {
     pub outcome: Result<Synced, LogError>,
     /// How long the fsync took (for the fsync-time histogram).
     pub took: Duration,
@@ -30,7 +30,7 @@ pub(super) struct Finished {
 }
 
 #[derive(Debug)]
-pub(super) struct LogSyncer {
+pub(crate) struct LogSyncer {
     done_tx: mpsc::UnboundedSender<Finished>,
     done_rx: mpsc::UnboundedReceiver<Finished>,
     busy: bool,
