@@ -349,6 +349,14 @@ mod tests {
         }
     }
 
+    /// Stop the node, crash the disk (unsynced bytes go) and recover what is left.
+    async fn crash(node: Running, disk: &MemDisk) -> Replica {
+        node.task.abort();
+        let _ = node.task.await;
+        disk.crash();
+        open(disk)
+    }
+
     fn create(i: i32) -> Op {
         Op::Create {
             path: format!("/n{i}"),
@@ -376,13 +384,8 @@ mod tests {
     #[tokio::test]
     async fn concurrent_writes_share_an_fsync_and_are_durable_once_answered() {
         let disk = MemDisk::new();
-        let Running {
-            client,
-            board,
-            task: node,
-            ..
-        } = start(&disk);
-        let results = concurrent_creates(&client, 50).await;
+        let node = start(&disk);
+        let results = concurrent_creates(&node.client, 50).await;
         let mut zxids: Vec<Zxid> = results
             .into_iter()
             .map(|r| {
@@ -396,14 +399,11 @@ mod tests {
         assert_eq!(zxids, expected);
         // One fsync per write would be 50; the writes queued together share one (two if the
         // scheduler happened to split them).
-        let fsyncs = board.counters.log_fsyncs.load(Ordering::Relaxed);
+        let fsyncs = node.board.counters.log_fsyncs.load(Ordering::Relaxed);
         assert!((1..=2).contains(&fsyncs), "{fsyncs} fsyncs for 50 writes");
 
         // Every answered write survives a crash that drops whatever was not synced.
-        node.abort();
-        let _ = node.await;
-        disk.crash();
-        let recovered = open(&disk);
+        let recovered = crash(node, &disk).await;
         assert_eq!(recovered.last_applied(), Zxid::new(Epoch(1), 50));
         assert!(replica::read_tree(&recovered.tree(), |t| {
             (0..50).all(|i| t.exists(&format!("/n{i}")))
@@ -413,48 +413,41 @@ mod tests {
     #[tokio::test]
     async fn a_lone_write_is_synced_on_the_loop_and_durable_once_answered() {
         let disk = MemDisk::new();
-        let Running {
-            client,
-            board,
-            task: node,
-            ..
-        } = start(&disk);
+        let node = start(&disk);
         for i in 0..3 {
-            let result = client
+            let result = node
+                .client
                 .submit(0, i, create(i), WAIT)
                 .await
                 .expect("committed");
             assert_eq!(result.zxid, Zxid::new(Epoch(1), i as u32 + 1));
         }
-        assert_eq!(board.counters.log_fsyncs.load(Ordering::Relaxed), 3);
+        assert_eq!(node.board.counters.log_fsyncs.load(Ordering::Relaxed), 3);
         disk.fail_next_syncs(1);
-        match client.submit(0, 3, create(3), WAIT).await {
+        match node.client.submit(0, 3, create(3), WAIT).await {
             Err(SubmitError::Refused(why)) => assert!(why.contains("storage"), "{why}"),
             other => panic!("expected a storage failure, got {other:?}"),
         }
-        assert!(!client.read(|t| t.exists("/n3")));
-        node.abort();
-        let _ = node.await;
-        disk.crash();
-        let recovered = open(&disk);
+        assert!(!node.client.read(|t| t.exists("/n3")));
+        let recovered = crash(node, &disk).await;
         assert_eq!(recovered.last_applied(), Zxid::new(Epoch(1), 3));
     }
 
     #[tokio::test]
     async fn a_failed_fsync_fails_its_whole_group_and_applies_none_of_it() {
         let disk = MemDisk::new();
-        let Running {
-            client, task: node, ..
-        } = start(&disk);
+        let node = start(&disk);
         disk.fail_next_syncs(1);
-        for result in concurrent_creates(&client, 5).await {
+        for result in concurrent_creates(&node.client, 5).await {
             match result {
                 Err(SubmitError::Refused(why)) => assert!(why.contains("storage"), "{why}"),
                 other => panic!("expected a storage failure, got {other:?}"),
             }
         }
-        assert!(client.read(|t| (0..5).all(|i| !t.exists(&format!("/n{i}")))));
-        node.abort();
+        assert!(node
+            .client
+            .read(|t| (0..5).all(|i| !t.exists(&format!("/n{i}")))));
+        node.task.abort();
     }
 
     #[tokio::test]
