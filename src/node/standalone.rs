@@ -4,7 +4,7 @@
 //! Writes are appended to the log as they arrive. Once no command is waiting, the loop starts
 //! one fsync covering everything appended so far, on a blocking thread (the peer's
 //! [`LogSyncer`]), and goes on taking commands and appending meanwhile; those form the next
-//! group. When an fsync returns, the writes it covers are applied and answered, in order.
+//! group. A lone write is fsynced on the loop itself (see `start_sync`). When an fsync returns, the writes it covers are applied and answered, in order.
 //! Nothing is applied or answered before the fsync that covers it. Before this, a standalone
 //! server made one fsync per write on its loop, so concurrent clients queued for one disk
 //! flush each (zkbench create x128: 5.9k ops/s; 34k with groups on the loop; see BENCHMARKS.md
