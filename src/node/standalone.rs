@@ -12,9 +12,9 @@
 
 use crate::api::{Command, SubmitError};
 use crate::ids::{Epoch, Zxid};
-use crate::peer::syncer::{Finished, LogSyncer};
+use crate::peer::syncer::{self, Finished, LogSyncer};
 use crate::replica::{self, Replica, Request};
-use crate::status::{Counters, StatusBoard};
+use crate::status::StatusBoard;
 use crate::storage::Disk;
 use crate::tree::{Op, TxnResult};
 use crate::zab::sessions::SessionTracker;
@@ -182,31 +182,23 @@ impl Standalone {
     /// the running fsync anyway.
     fn start_sync(&mut self, sessions: &mut SessionTracker, now_ms: u64) {
         let lone = std::mem::take(&mut self.unsynced) == 1;
-        if lone && self.disk.sync_latency().is_zero() {
-            Counters::add(&self.board.counters.log_fsyncs, 1);
-            let started = std::time::Instant::now();
-            let synced = self.replica.sync();
-            self.board.counters.log_fsync_time.record(started.elapsed());
-            match synced {
-                Ok(durable) => self.apply_durable(durable, sessions, now_ms),
-                Err(err) => self.fail_waiting(storage(err)),
-            }
-            return;
-        }
-        match self.replica.begin_sync() {
-            Ok(Some(pending)) => {
-                Counters::add(&self.board.counters.log_fsyncs, 1);
-                self.syncer.start(pending, false, self.disk.sync_latency());
-            }
-            Ok(None) => self.apply_durable(self.replica.last_synced(), sessions, now_ms),
+        let outcome = if lone && self.disk.sync_latency().is_zero() {
+            syncer::sync_here(&mut self.replica, &self.board).map(Some)
+        } else {
+            self.syncer
+                .begin(&mut self.replica, &self.board, false, &*self.disk)
+        };
+        match outcome {
+            // Running off the loop: `synced` takes it from here.
+            Ok(None) => {}
+            Ok(Some(durable)) => self.apply_durable(durable, sessions, now_ms),
             Err(err) => self.fail_waiting(storage(err)),
         }
     }
 
     /// An fsync returned: apply and answer what it made durable.
     fn synced(&mut self, done: Finished, sessions: &mut SessionTracker, now_ms: u64) {
-        self.board.counters.log_fsync_time.record(done.took);
-        match self.replica.finish_sync(done.outcome) {
+        match syncer::finish(&mut self.replica, &self.board, done) {
             Ok(durable) => self.apply_durable(durable, sessions, now_ms),
             // The log refuses every later write too; nothing logged so far may be answered
             // as committed.

@@ -490,24 +490,23 @@ impl Peer {
     fn start_sync(&mut self) -> Result<Option<Zxid>, LookingCause> {
         self.log_dirty = false;
         self.unsynced_events = 0;
-        match self.replica.begin_sync() {
-            Ok(Some(pending)) => {
-                Counters::add(&self.board.counters.log_fsyncs, 1);
-                let ack_due = std::mem::take(&mut self.ack_due);
-                // Zero on real disks; a simulated slow disk's fsync takes virtual time.
-                let latency = self.disk.sync_latency();
-                self.syncer.start(pending, ack_due, latency);
+        match self
+            .syncer
+            .begin(&mut self.replica, &self.board, self.ack_due, &*self.disk)
+        {
+            Ok(None) => {
+                // The running fsync carries the owed ACK.
+                self.ack_due = false;
                 Ok(None)
             }
-            Ok(None) => Ok(Some(self.replica.last_synced())),
+            Ok(Some(durable)) => Ok(Some(durable)),
             Err(err) => Err(self.storage_failure(err)),
         }
     }
 
     /// A group commit's fsync returned: the last durable zxid, or the storage failure.
     fn sync_finished(&mut self, done: Finished) -> Result<Zxid, ReplicaError> {
-        self.board.counters.log_fsync_time.record(done.took);
-        self.replica.finish_sync(done.outcome)
+        syncer::finish(&mut self.replica, &self.board, done)
     }
 
     /// Count loop iterations that pass while appends wait for their fsync.

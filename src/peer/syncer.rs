@@ -15,7 +15,10 @@
 //! a task of its own, so that a crash can land while logged records are not yet durable; its
 //! outcome is still delivered through the channel, as a later event.
 
-use crate::storage::{LogError, PendingSync, Synced};
+use crate::ids::Zxid;
+use crate::replica::{Replica, ReplicaError};
+use crate::status::{Counters, StatusBoard};
+use crate::storage::{Disk, LogError, PendingSync, Synced};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -51,9 +54,32 @@ impl LogSyncer {
         self.busy
     }
 
+    /// Start the group commit of everything `replica` has appended, counted on `board`:
+    /// `Ok(None)` when an fsync now runs (its [`Finished`] follows, carrying `ack_due`),
+    /// `Ok(Some(durable))` when everything was durable already. Only when not
+    /// [`LogSyncer::busy`]. `disk` is asked for its fsync latency only when an fsync starts
+    /// (a simulated disk draws it from the run's seed, so an extra call would change the run).
+    pub fn begin(
+        &mut self,
+        replica: &mut Replica,
+        board: &StatusBoard,
+        ack_due: bool,
+        disk: &dyn Disk,
+    ) -> Result<Option<Zxid>, ReplicaError> {
+        match replica.begin_sync()? {
+            Some(pending) => {
+                Counters::add(&board.counters.log_fsyncs, 1);
+                // Zero on real disks; a simulated slow disk's fsync takes virtual time.
+                self.start(pending, ack_due, disk.sync_latency());
+                Ok(None)
+            }
+            None => Ok(Some(replica.last_synced())),
+        }
+    }
+
     /// Run `pending` off the loop. The caller starts one only when [`LogSyncer::busy`] is false.
     /// `latency` is a simulated disk's fsync time (`Disk::sync_latency`); real disks say zero.
-    pub fn start(&mut self, pending: PendingSync, ack_due: bool, latency: Duration) {
+    fn start(&mut self, pending: PendingSync, ack_due: bool, latency: Duration) {
         self.busy = true;
         let done = self.done_tx.clone();
         let work = move || {
@@ -103,4 +129,25 @@ impl LogSyncer {
             None
         }
     }
+}
+
+/// A group commit's fsync returned: record its time on `board` and tell `replica`; the last
+/// durable zxid, or the storage failure.
+pub(crate) fn finish(
+    replica: &mut Replica,
+    board: &StatusBoard,
+    done: Finished,
+) -> Result<Zxid, ReplicaError> {
+    board.counters.log_fsync_time.record(done.took);
+    replica.finish_sync(done.outcome)
+}
+
+/// An fsync of everything `replica` has appended, on this thread, counted and timed on `board`
+/// like a group commit's.
+pub(crate) fn sync_here(replica: &mut Replica, board: &StatusBoard) -> Result<Zxid, ReplicaError> {
+    Counters::add(&board.counters.log_fsyncs, 1);
+    let started = std::time::Instant::now();
+    let synced = replica.sync();
+    board.counters.log_fsync_time.record(started.elapsed());
+    synced
 }
